@@ -1,0 +1,51 @@
+# Two entry points: `make demo` and `make test`. Both work on a fresh Debian 12 machine as root.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+VENV_PY := $(VENV)/bin/python
+SLURM_DIR ?= $(CURDIR)/.slurm
+EXTRAS ?= data,train,eval,dev
+
+.PHONY: venv system-deps test lint format demo demo-render slurm-up slurm-down clean-jobs
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 needed, got {sys.version.split()[0]}"'
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[$(EXTRAS)]'
+	touch $@
+
+system-deps:
+	bash scripts/install_system_deps.sh
+
+lint: venv
+	$(VENV)/bin/ruff check src tests scripts training bench
+	$(VENV)/bin/ruff format --check src tests scripts training bench
+
+format: venv
+	$(VENV)/bin/ruff format src tests scripts training bench
+	$(VENV)/bin/ruff check --fix src tests scripts training bench
+
+# pytest starts (and stops) its own local Slurm cluster; see tests/conftest.py.
+test: system-deps venv lint
+	$(VENV)/bin/pytest
+
+# Until the end-to-end demo lands, the demo renders the experiment's jobs for every shipped profile
+# and checks this machine's setup for the local profiles.
+demo: venv
+	$(VENV_PY) -m morphcpt verify-setup --profile local --experiment demo
+	@for profile in local local-slurm pbs-a100 slurm-a100; do \
+	  $(VENV_PY) -m morphcpt render --profile $$profile --experiment seapile-tl-cpt --out jobs/$$profile >/dev/null \
+	    && echo "rendered jobs/$$profile/"; done
+	$(VENV_PY) -m morphcpt render --profile pbs-a100 --experiment seapile-tl-cpt --out jobs/pbs-a100
+
+slurm-up: system-deps
+	bash tests/cluster/local_slurm.sh start $(SLURM_DIR)
+	@echo "export SLURM_CONF=$(SLURM_DIR)/slurm.conf"
+
+slurm-down:
+	bash tests/cluster/local_slurm.sh stop $(SLURM_DIR)
+
+clean-jobs:
+	find jobs -mindepth 1 ! -name README.md -exec rm -rf {} +

@@ -1,0 +1,3 @@
+from morphcpt.cli import main
+
+main()

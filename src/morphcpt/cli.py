@@ -1,0 +1,102 @@
+"""The `morphcpt` command. Each subcommand parses arguments and calls one function of the package."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from morphcpt import __version__
+from morphcpt.config import (
+    CLUSTERS_DIR,
+    DEFAULT_EXPERIMENT,
+    EXPERIMENTS_DIR,
+    load_experiment,
+    load_profile,
+    resolve_config_path,
+)
+from morphcpt.errors import MorphcptError
+
+
+class _Group(click.Group):
+    """Reports MorphcptError as one clear line instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except MorphcptError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="morphcpt")
+def cli() -> None:
+    """Continued-pretraining experiments on PBS Pro, Slurm or this machine."""
+
+
+profile_option = click.option(
+    "--profile", "-p", required=True, help=f"cluster profile: a name in {CLUSTERS_DIR.name}/ or a YAML path"
+)
+experiment_option = click.option(
+    "--experiment",
+    "-e",
+    default=DEFAULT_EXPERIMENT,
+    show_default=True,
+    help=f"experiment: a name in {EXPERIMENTS_DIR.name}/ or a YAML path",
+)
+
+
+@cli.command()
+@profile_option
+@experiment_option
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("jobs"), show_default=True)
+@click.option("--workdir", type=click.Path(path_type=Path), help="repository root on the cluster [default: cwd]")
+@click.option("--job", "only", multiple=True, help="render only this job (repeatable)")
+def render(profile: str, experiment: str, out_dir: Path, workdir: Path | None, only: tuple[str, ...]) -> None:
+    """Render the experiment's job scripts for hand submission with qsub / sbatch / bash."""
+    from morphcpt.render import RenderTarget, render_experiment
+
+    profile_path = resolve_config_path(profile, CLUSTERS_DIR, "cluster profile")
+    experiment_path = resolve_config_path(experiment, EXPERIMENTS_DIR, "experiment")
+    target = RenderTarget.create(
+        load_profile(profile_path), profile_path, load_experiment(experiment_path), experiment_path, workdir
+    )
+    written, submit_path = render_experiment(target, out_dir, list(only) or None)
+    for job, path in written:
+        kind = f"array of {job.array_size}" if job.array_size else "job"
+        click.echo(f"wrote {path}  ({kind}; after: {', '.join(job.after) or '-'})")
+    click.echo(f"wrote {submit_path}\n\nSubmit in dependency order (or run: bash {submit_path}):")
+    for line in submit_path.read_text().splitlines()[3:]:
+        click.echo(f"  {line}")
+
+
+@cli.command("check-config")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+def check_config(paths: tuple[Path, ...]) -> None:
+    """Validate cluster profiles and experiment files (exit 2 with file:line: key on the first problem)."""
+    from morphcpt.yaml_source import load_yaml
+
+    for path in paths:
+        # A cluster profile is the file that names a scheduler.
+        kind = "cluster profile" if "scheduler" in load_yaml(path).data else "experiment"
+        (load_profile if kind == "cluster profile" else load_experiment)(path)
+        click.echo(f"ok: {path} ({kind})")
+
+
+@cli.command("verify-setup")
+@profile_option
+@experiment_option
+@click.option("--workdir", type=click.Path(path_type=Path))
+def verify_setup_command(profile: str, experiment: str, workdir: Path | None) -> None:
+    """Check tools, container image, paths, Python packages and GPUs for a profile."""
+    from morphcpt.verify_setup import print_report, verify_setup
+
+    checks = verify_setup(profile, experiment, workdir)
+    print_report(checks)
+    sys.exit(1 if any(check.status == "FAIL" for check in checks) else 0)
+
+
+def main() -> None:
+    cli(prog_name="morphcpt")

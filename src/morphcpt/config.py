@@ -1,0 +1,432 @@
+"""Experiment and cluster-profile models. Unknown keys are errors; every error names the file, line and key."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from morphcpt.errors import ConfigError
+from morphcpt.yaml_source import YamlSource, load_yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CLUSTERS_DIR = REPO_ROOT / "configs" / "clusters"
+EXPERIMENTS_DIR = REPO_ROOT / "configs" / "experiments"
+DEFAULT_EXPERIMENT = "seapile-tl-cpt"
+
+_WALLTIME = re.compile(r"^(\d+):([0-5]\d):([0-5]\d)$")
+_MEMORY = re.compile(r"^(\d+)\s*([kmgt])i?b?$", re.IGNORECASE)
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_NAMED_KEY = re.compile(r"^([A-Za-z_][\w]*(?:\.[\w-]+)*): (.*)$", re.DOTALL)
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ModelT = TypeVar("ModelT", bound=BaseModel)
+_MEMORY_UNIT_MB = {"k": 1 / 1024, "m": 1, "g": 1024, "t": 1024 * 1024}
+
+
+def walltime_seconds(value: str) -> int:
+    match = _WALLTIME.match(value)
+    if not match:
+        raise ValueError(f"invalid walltime {value!r}: expected HH:MM:SS, e.g. 24:00:00")
+    hours, minutes, seconds = (int(g) for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def memory_megabytes(value: str) -> int:
+    match = _MEMORY.match(value.strip())
+    if not match:
+        raise ValueError(f"invalid memory {value!r}: expected a number and unit, e.g. 64GB or 512MB")
+    return max(1, int(int(match.group(1)) * _MEMORY_UNIT_MB[match.group(2).lower()]))
+
+
+def _check_walltime(value: str) -> str:
+    seconds = walltime_seconds(value)
+    if seconds <= 0:
+        raise ValueError(f"walltime {value!r} must be longer than zero")
+    return value
+
+
+def _check_memory(value: str) -> str:
+    memory_megabytes(value)
+    return value
+
+
+def _check_name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(f"{value!r} must start with a letter or digit and hold only letters, digits, _ . -")
+    return value
+
+
+Walltime = Annotated[str, AfterValidator(_check_walltime)]
+Memory = Annotated[str, AfterValidator(_check_memory)]
+Name = Annotated[str, AfterValidator(_check_name)]
+
+
+def _reject_control_characters(value: Any, where: str = "") -> None:
+    if isinstance(value, str):
+        if any(ch in value for ch in "\n\r\x00"):
+            raise ValueError(f"value {value!r} holds a newline or NUL, which would break the job script")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _reject_control_characters(key)
+            _reject_control_characters(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _reject_control_characters(item)
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors and no string may smuggle a newline into a job script."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_control_characters(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, value in data.items():
+                if isinstance(value, str | list | tuple):
+                    try:
+                        _reject_control_characters(value)
+                    except ValueError as exc:
+                        raise ValueError(f"{key}: {exc}") from None
+        return data
+
+
+# ---------------------------------------------------------------- cluster profiles
+
+StageKind = Literal[
+    "download",
+    "split",
+    "preprocess",
+    "merge",
+    "data_stats",
+    "import_model",
+    "train",
+    "export",
+    "benchmarks",
+    "evaluate",
+    "analyze",
+]
+
+
+class Resources(StrictModel):
+    nodes: PositiveInt = 1
+    ncpus: PositiveInt = 1
+    ngpus: NonNegativeInt = 0
+    mem: Memory = "4GB"
+    walltime: Walltime = "01:00:00"
+
+    @property
+    def walltime_seconds(self) -> int:
+        return walltime_seconds(self.walltime)
+
+    @property
+    def mem_mb(self) -> int:
+        return memory_megabytes(self.mem)
+
+
+class PartialResources(StrictModel):
+    """A stage's overrides of the profile's default resources."""
+
+    nodes: PositiveInt | None = None
+    ncpus: PositiveInt | None = None
+    ngpus: NonNegativeInt | None = None
+    mem: Memory | None = None
+    walltime: Walltime | None = None
+
+
+class StageResources(StrictModel):
+    default: Resources = Resources()
+    download: PartialResources = PartialResources()
+    split: PartialResources = PartialResources()
+    preprocess: PartialResources = PartialResources()
+    merge: PartialResources = PartialResources()
+    data_stats: PartialResources = PartialResources()
+    import_model: PartialResources = PartialResources()
+    train: PartialResources = PartialResources()
+    export: PartialResources = PartialResources()
+    benchmarks: PartialResources = PartialResources()
+    evaluate: PartialResources = PartialResources()
+    analyze: PartialResources = PartialResources()
+
+    def for_stage(self, kind: StageKind) -> Resources:
+        overrides = getattr(self, kind).model_dump(exclude_none=True)
+        return self.default.model_copy(update=overrides)
+
+
+class Mount(StrictModel):
+    source: str
+    target: str
+    read_only: bool = False
+
+    @field_validator("source", "target")
+    @classmethod
+    def _absolute_target(cls, value: str) -> str:
+        if ":" in value or "," in value:
+            raise ValueError(f"mount path {value!r} may not contain ':' or ','")
+        return value
+
+    def spec(self) -> str:
+        return f"{self.source}:{self.target}" + (":ro" if self.read_only else "")
+
+
+class Container(StrictModel):
+    runtime: Literal["enroot", "pyxis", "none"] = "none"
+    image: str | None = None
+    name: Name = "morphcpt-nemo"
+    workdir: str = "/workspace"
+    mounts: list[Mount] = []
+
+    @model_validator(mode="after")
+    def _image_needed(self) -> Container:
+        if self.runtime != "none" and not self.image:
+            raise ValueError(
+                f"image: required when runtime is {self.runtime!r} "
+                "(path of the .sqsh written by containers/setup_enroot.sh)"
+            )
+        return self
+
+
+class ProfilePaths(StrictModel):
+    """Relative paths resolve against `workdir`, which itself defaults to the directory render runs in."""
+
+    workdir: str | None = None
+    logs: str = "logs"
+    data: str = "data"
+    checkpoints: str = "checkpoints"
+    models: str = "models"
+    results: str = "results"
+    runs: str = "runs"
+
+
+class ClusterProfile(StrictModel):
+    name: Name
+    description: str = ""
+    scheduler: Literal["pbs", "slurm", "local"]
+    project: str | None = Field(default=None, description="PBS -P / Slurm --account")
+    queue: str | None = Field(default=None, description="PBS -q / Slurm --partition")
+    qos: str | None = None
+    max_array_size: PositiveInt = 1000
+    max_concurrent_tasks: PositiveInt | None = None
+    resources: StageResources = StageResources()
+    container: Container = Container()
+    paths: ProfilePaths = ProfilePaths()
+    python: str = "python3"
+    modules: list[str] = []
+    env: dict[str, str] = {}
+    setup: list[str] = Field(default=[], description="raw shell lines run before each stage, as written")
+    extra_directives: list[str] = []
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not _ENV_NAME.match(key):
+                raise ValueError(f"{key!r} is not a valid environment variable name")
+        return value
+
+    @model_validator(mode="after")
+    def _scheduler_rules(self) -> ClusterProfile:
+        if self.scheduler == "pbs" and not self.project:
+            raise ValueError("project: required for PBS profiles (passed as #PBS -P)")
+        if self.container.runtime == "pyxis" and self.scheduler != "slurm":
+            raise ValueError("container.runtime: pyxis works only with scheduler 'slurm'")
+        return self
+
+
+# ---------------------------------------------------------------- experiments
+
+
+class DataSource(StrictModel):
+    repo_id: str = "aisingapore/SEA-PILE-v2"
+    subset: str = "tl"
+    revision: str | None = None
+    local_path: str | None = Field(default=None, description="a local JSONL/parquet corpus used instead")
+    keep_fields: list[str] = []
+
+
+class DataConfig(StrictModel):
+    source: DataSource = DataSource()
+    corpus: str = "data/corpora/seapile_tl.jsonl"
+    chunks_dir: str = "data/chunks"
+    processed_dir: str = "data/processed"
+    num_chunks: PositiveInt = 20
+    text_key: str = "text"
+    tokenizer: str = "google/gemma-3-1b-pt"
+    batch_size: PositiveInt = 256
+
+
+_Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class VanillaVariant(StrictModel):
+    processor: Literal["vanilla"]
+
+
+class StochastokVariant(StrictModel):
+    processor: Literal["stochastok"]
+    expand_prop: _Probability = 0.1
+
+
+class PatokVariant(StrictModel):
+    processor: Literal["patok"]
+    contract_prop: _Probability = 0.9
+    expand_prop: _Probability = 0.1
+    affix_awareness: _Probability = 0.95
+    num_toks_to_cont: list[PositiveInt] = [2, 3, 4]
+    contract_prob: list[_Probability] = [0.35, 0.35, 0.3]
+
+    @model_validator(mode="after")
+    def _weights_match(self) -> PatokVariant:
+        if len(self.num_toks_to_cont) != len(self.contract_prob):
+            raise ValueError("contract_prob: needs one weight per entry of num_toks_to_cont")
+        if abs(sum(self.contract_prob) - 1.0) > 1e-6:
+            raise ValueError(f"contract_prob: weights must sum to 1, got {sum(self.contract_prob)}")
+        if min(self.num_toks_to_cont) < 2:
+            raise ValueError("num_toks_to_cont: a contraction joins at least 2 tokens")
+        return self
+
+
+Variant = Annotated[VanillaVariant | StochastokVariant | PatokVariant, Field(discriminator="processor")]
+
+
+class RunConfig(StrictModel):
+    variant: str
+
+
+class TrainingConfig(StrictModel):
+    backend: Literal["nemo", "cpu"] = "nemo"
+    recipe: str = "gemma3_1b"
+    pretrained: str = "google/gemma-3-1b-pt"
+    seq_length: PositiveInt = 2048
+    global_batch_size: PositiveInt = 256
+    micro_batch_size: PositiveInt = 2
+    lr: float = Field(default=1e-4, gt=0)
+    min_lr: float = Field(default=1e-5, ge=0)
+    warmup_steps: NonNegativeInt = 500
+    weight_decay: float = Field(default=0.1, ge=0)
+    clip_grad: float = Field(default=1.0, gt=0)
+    precision: Literal["bf16-mixed", "16-mixed", "32"] = "bf16-mixed"
+    max_steps: PositiveInt = 10_000
+    checkpoint_interval: PositiveInt = 1_000
+    val_interval: PositiveInt = 500
+    log_interval: PositiveInt = 10
+    gpus_per_node: PositiveInt = 8
+    num_nodes: PositiveInt = 1
+    tensor_parallel: PositiveInt = 1
+    pipeline_parallel: PositiveInt = 1
+    checkpoints_dir: str = "checkpoints"
+    models_dir: str = "models"
+    time_budget_margin_seconds: NonNegativeInt = 600
+    wandb_project: str = "morphcpt"
+    tiny_model: dict[str, int] = {"hidden_size": 64, "num_hidden_layers": 2, "intermediate_size": 128}
+
+    @model_validator(mode="after")
+    def _batch_arithmetic(self) -> TrainingConfig:
+        world = self.gpus_per_node * self.num_nodes
+        model_parallel = self.tensor_parallel * self.pipeline_parallel
+        if world % model_parallel:
+            raise ValueError(f"tensor_parallel x pipeline_parallel ({model_parallel}) must divide GPUs ({world})")
+        data_parallel = world // model_parallel
+        if self.backend == "nemo" and self.global_batch_size % (data_parallel * self.micro_batch_size):
+            raise ValueError(
+                f"global_batch_size: {self.global_batch_size} is not divisible by data-parallel size "
+                f"{data_parallel} x micro_batch_size {self.micro_batch_size}"
+            )
+        if self.min_lr > self.lr:
+            raise ValueError(f"min_lr: {self.min_lr} is larger than lr {self.lr}")
+        return self
+
+
+class EvaluationConfig(StrictModel):
+    benchmarks: list[Literal["pacute", "hierarchical"]] = ["pacute", "hierarchical"]
+    eval_mode: Literal["mcq", "gen", "both"] = "both"
+    benchmarks_dir: str = "data/benchmarks"
+    results_dir: str = "results"
+    base_model: str | None = "google/gemma-3-1b-pt"
+    items_per_suite: PositiveInt = 300
+
+
+class Experiment(StrictModel):
+    name: Name
+    description: str = ""
+    seed: int = 1234
+    data: DataConfig = DataConfig()
+    variants: dict[Name, Variant]
+    runs: dict[Name, RunConfig]
+    training: TrainingConfig = TrainingConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+
+    @model_validator(mode="after")
+    def _runs_use_known_variants(self) -> Experiment:
+        for run, config in self.runs.items():
+            if config.variant not in self.variants:
+                known = ", ".join(sorted(self.variants))
+                raise ValueError(f"runs.{run}.variant: unknown variant {config.variant!r} (known: {known})")
+        return self
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _format_validation_error(source: YamlSource, exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        # Cross-field validators name the key they blame at the start of their message ("runs.x.variant: ...").
+        named = _NAMED_KEY.match(message)
+        if named:
+            loc = (*loc, *(int(p) if p.isdigit() else p for p in named.group(1).split(".")))
+            message = named.group(2)
+        loc = source.file_path_of(loc)
+        key = ".".join(str(part) for part in loc) or "(top level)"
+        line = source.line_of(loc)
+        where = f"{source.path}:{line}" if line else str(source.path)
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (check its spelling and indentation)"
+        elif error["type"] == "missing":
+            message = "required key is missing"
+        problems.append(f"{where}: {key}: {message}")
+    return "\n".join(problems)
+
+
+def _validate(model: type[ModelT], source: YamlSource) -> ModelT:
+    try:
+        return model.model_validate(source.data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(source, exc)) from None
+
+
+def resolve_config_path(name_or_path: str | Path, directory: Path, kind: str) -> Path:
+    """A config given by name (`local-slurm`) or by path (`configs/clusters/x.yaml`)."""
+    path = Path(name_or_path)
+    if path.suffix in {".yaml", ".yml"} or path.exists():
+        return path
+    candidate = directory / f"{name_or_path}.yaml"
+    if candidate.exists():
+        return candidate
+    known = ", ".join(sorted(p.stem for p in directory.glob("*.yaml"))) or "none"
+    raise ConfigError(f"no {kind} named {name_or_path!r} in {directory} (known: {known})")
+
+
+def load_profile(name_or_path: str | Path) -> ClusterProfile:
+    source = load_yaml(resolve_config_path(name_or_path, CLUSTERS_DIR, "cluster profile"))
+    return _validate(ClusterProfile, source)
+
+
+def load_experiment(name_or_path: str | Path) -> Experiment:
+    source = load_yaml(resolve_config_path(name_or_path, EXPERIMENTS_DIR, "experiment"))
+    return _validate(Experiment, source)

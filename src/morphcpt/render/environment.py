@@ -1,0 +1,58 @@
+"""The Jinja environment: undefined names fail, and every value bound for the shell goes through `q`."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from functools import cache
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from morphcpt.config import REPO_ROOT, Resources
+
+TEMPLATES_DIR = REPO_ROOT / "job_templates"
+
+
+def shell_quote(value: Any) -> str:
+    """Quote for bash: the value reaches the job verbatim and is never expanded or executed."""
+    return shlex.quote(str(value))
+
+
+_DIRECTIVE_SAFE = re.compile(r"[\w@%+=:,./^-]+")
+
+
+def directive_quote(value: Any) -> str:
+    """Quote a scheduler directive's value only when needed: PBS and Slurm both parse quotes there."""
+    text = str(value)
+    return text if _DIRECTIVE_SAFE.fullmatch(text) else shlex.quote(text)
+
+
+def pbs_memory(resources: Resources) -> str:
+    mb = resources.mem_mb
+    return f"{mb // 1024}gb" if mb % 1024 == 0 else f"{mb}mb"
+
+
+def slurm_memory(resources: Resources) -> str:
+    mb = resources.mem_mb
+    return f"{mb // 1024}G" if mb % 1024 == 0 else f"{mb}M"
+
+
+@cache
+def template_environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES_DIR)),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+        # bash uses {# in ${#array[@]}, so Jinja comments need other delimiters.
+        comment_start_string="{##",
+        comment_end_string="##}",
+    )
+    env.filters["q"] = shell_quote
+    env.filters["dq"] = directive_quote
+    env.filters["pbs_mem"] = pbs_memory
+    env.filters["slurm_mem"] = slurm_memory
+    return env

@@ -1,0 +1,214 @@
+"""Render every job of an experiment into standalone, readable PBS / Slurm / local scripts."""
+
+from __future__ import annotations
+
+import os
+import re
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from morphcpt import exit_codes
+from morphcpt.config import ClusterProfile, Experiment
+from morphcpt.errors import RenderError
+from morphcpt.pipeline import StageJob, experiment_jobs
+from morphcpt.render.environment import shell_quote, template_environment
+from morphcpt.secrets import secret_names
+
+SCRIPT_SUFFIX = {"pbs": ".pbs", "slurm": ".sbatch", "local": ".sh"}
+# Values that mean "fill me in": a script holding one would fail on the cluster, so rendering refuses it.
+_PLACEHOLDER = re.compile(r"\{\{|\{%|YOUR_|/path/to/")
+
+
+@dataclass(frozen=True)
+class RenderTarget:
+    """What to render for: a validated profile and experiment, the files they came from, and the workdir."""
+
+    profile: ClusterProfile
+    profile_path: Path
+    experiment: Experiment
+    experiment_path: Path
+    workdir: Path
+
+    @classmethod
+    def create(
+        cls,
+        profile: ClusterProfile,
+        profile_path: Path,
+        experiment: Experiment,
+        experiment_path: Path,
+        workdir: Path | None = None,
+    ) -> RenderTarget:
+        chosen = workdir or (Path(profile.paths.workdir) if profile.paths.workdir else Path.cwd())
+        return cls(profile, Path(profile_path), experiment, Path(experiment_path), chosen.absolute())
+
+    def resolve(self, path: str) -> Path:
+        candidate = Path(path)
+        return candidate if candidate.is_absolute() else self.workdir / candidate
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.resolve(self.profile.paths.logs)
+
+    def experiment_reference(self) -> str:
+        """The experiment file as the job sees it: relative to the workdir when inside it (works in containers)."""
+        path = self.experiment_path.absolute()
+        try:
+            return os.path.relpath(path, self.workdir) if path.is_relative_to(self.workdir) else str(path)
+        except ValueError:
+            return str(path)
+
+
+def _find_placeholders(value: Any, key: str) -> list[str]:
+    if isinstance(value, str):
+        return [key] if _PLACEHOLDER.search(value) else []
+    if isinstance(value, dict):
+        return [hit for k, v in value.items() for hit in _find_placeholders(v, f"{key}.{k}" if key else str(k))]
+    if isinstance(value, list):
+        return [hit for i, v in enumerate(value) for hit in _find_placeholders(v, f"{key}.{i}")]
+    return []
+
+
+def check_no_placeholders(target: RenderTarget) -> None:
+    problems = [
+        f"{target.profile_path}: {key}: still holds a placeholder; set a real value"
+        for key in _find_placeholders(target.profile.model_dump(), "")
+    ] + [
+        f"{target.experiment_path}: {key}: still holds a placeholder; set a real value"
+        for key in _find_placeholders(target.experiment.model_dump(), "")
+    ]
+    if problems:
+        raise RenderError("\n".join(problems))
+
+
+def _array_context(job: StageJob, target: RenderTarget, chunks: tuple[int, int] | None) -> dict[str, Any] | None:
+    if job.array_size is None:
+        return None
+    first_chunk, last_chunk = chunks or (1, job.array_size)
+    count = last_chunk - first_chunk + 1
+    if count > target.profile.max_array_size:
+        raise RenderError(
+            f"{target.profile_path}: max_array_size: job {job.name} needs {count} array tasks "
+            f"(data.num_chunks in {target.experiment_path}) but the cluster allows {target.profile.max_array_size}; "
+            "lower data.num_chunks, or use `morphcpt submit`, which splits large arrays"
+        )
+    # PBS Pro rejects an array of one subjob, so a single chunk becomes a plain job with a fixed index.
+    directive = target.profile.scheduler != "local" and not (target.profile.scheduler == "pbs" and count == 1)
+    return {
+        "first": 1,
+        "last": count,
+        "offset": first_chunk - 1,
+        "total": job.array_size,
+        "directive": directive,
+        "default_index": "" if directive or count > 1 else "1",
+    }
+
+
+def script_path(job: StageJob, target: RenderTarget, out_dir: Path) -> Path:
+    return out_dir / f"{job.name}{SCRIPT_SUFFIX[target.profile.scheduler]}"
+
+
+def _log_path(job: StageJob, target: RenderTarget, array: dict[str, Any] | None) -> str:
+    logs = target.logs_dir
+    if target.profile.scheduler == "pbs":
+        suffix = ".^array_index^.log" if array and array["directive"] else ".log"
+        return str(logs / f"{job.name}{suffix}")
+    if target.profile.scheduler == "slurm":
+        return str(logs / (f"{job.name}_%A_%a.log" if array else f"{job.name}_%j.log"))
+    return str(logs / f"{job.name}.log")
+
+
+def render_job(job: StageJob, target: RenderTarget, chunks: tuple[int, int] | None = None) -> str:
+    """One job script. `chunks` (first, last) renders part of an array, for clusters with small array limits."""
+    profile = target.profile
+    resources = profile.resources.for_stage(job.kind)
+    array = _array_context(job, target, chunks)
+    container = profile.container
+    context = {
+        "job": job,
+        "profile": profile,
+        "scheduler": profile.scheduler,
+        "res": resources,
+        "array": array,
+        "workdir": str(target.workdir),
+        "experiment_path": target.experiment_reference(),
+        "log_path": _log_path(job, target, array),
+        "container_image": str(target.resolve(container.image)) if container.image else "",
+        "container_mounts": ",".join(
+            f"{target.resolve(m.source)}:{m.target}" + (":ro" if m.read_only else "") for m in container.mounts
+        ),
+        "secret_names": secret_names(),
+        "training_backend": target.experiment.training.backend,
+        "time_budget_margin": target.experiment.training.time_budget_margin_seconds,
+        "budget_exit_code": exit_codes.TIME_BUDGET_REACHED,
+        "master_port": 29500 + zlib.crc32(job.name.encode()) % 1000,
+    }
+    text = template_environment().get_template("job.j2").render(**context)
+    leftover = [line for line in text.splitlines() if _PLACEHOLDER.search(line)]
+    if leftover:
+        raise RenderError(f"job {job.name}: rendered script still holds a placeholder: {leftover[0].strip()!r}")
+    return text
+
+
+def _shell_name(job_name: str) -> str:
+    return re.sub(r"\W", "_", job_name)
+
+
+def submission_script(jobs: list[StageJob], target: RenderTarget, out_dir: Path) -> str:
+    """The commands that submit `jobs` by hand, in dependency order, with native afterok dependencies."""
+    scheduler = target.profile.scheduler
+    lines = [
+        "#!/bin/bash",
+        f"# Submit experiment {target.experiment.name} to {scheduler} ({target.profile.name}) in dependency order.",
+        "set -euo pipefail",
+        f"cd {shell_quote(str(target.workdir))}",
+    ]
+    if scheduler == "local":
+        lines.append("# The local profile runs each job in turn; array tasks one after another.")
+    names = {job.name for job in jobs}
+    for job in jobs:
+        script = shell_quote(str(script_path(job, target, out_dir)))
+        deps = [d for d in job.after if d in names]
+        var = _shell_name(job.name)
+        ids = ":".join('"$' + _shell_name(d) + '"' for d in deps)
+        if scheduler == "pbs":
+            depend = f"-W depend=afterok:{ids} " if deps else ""
+            lines.append(f'{var}=$(qsub {depend}{script}); echo "{job.name}: ${var}"')
+        elif scheduler == "slurm":
+            depend = f"--dependency=afterok:{ids} " if deps else ""
+            lines.append(f'{var}=$(sbatch --parsable {depend}{script}); echo "{job.name}: ${var}"')
+        elif job.array_size:
+            lines.append(f"for i in $(seq 1 {job.array_size}); do MORPHCPT_TASK_INDEX=$i bash {script}; done")
+        else:
+            lines.append(f"bash {script}")
+    return "\n".join(lines) + "\n"
+
+
+def render_experiment(
+    target: RenderTarget, out_dir: Path, only: list[str] | None = None
+) -> tuple[list[tuple[StageJob, Path]], Path]:
+    """Write every job script (or those named in `only`) and submit_all.sh; return what was written."""
+    check_no_placeholders(target)
+    jobs = experiment_jobs(target.experiment)
+    if only:
+        unknown = sorted(set(only) - {job.name for job in jobs})
+        if unknown:
+            known = ", ".join(job.name for job in jobs)
+            raise RenderError(f"unknown job(s) {', '.join(unknown)}; the experiment has: {known}")
+        jobs = [job for job in jobs if job.name in only]
+    rendered = [(job, script_path(job, target, out_dir), render_job(job, target)) for job in jobs]
+    submit_path = out_dir / f"submit_all{SCRIPT_SUFFIX[target.profile.scheduler]}.sh"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target.logs_dir.mkdir(parents=True, exist_ok=True)
+    for _, path, text in rendered:
+        _write_executable(path, text)
+    _write_executable(submit_path, submission_script(jobs, target, out_dir))
+    return [(job, path) for job, path, _ in rendered], submit_path
+
+
+def _write_executable(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.chmod(0o755)
+    tmp.replace(path)
