@@ -14,7 +14,7 @@
 #
 # Only the variables named in containers/env_allowlist.txt cross into the container, and they are passed
 # by name (enroot --env NAME), so secret values never appear on a command line or in a log. Secrets are read
-# from the environment or from the repository's .env.
+# from the environment or from .env in $MORPHCPT_WORKDIR (the repository by default).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -47,7 +47,7 @@ done
 
 # Secrets from .env: allow-listed names only, never overriding the environment, never evaluated as shell.
 load_dotenv() {
-  local file=$repo/.env line key value
+  local file=${MORPHCPT_WORKDIR:-$repo}/.env line key value
   [[ -f "$file" ]] || return 0
   while IFS= read -r line || [[ -n "$line" ]]; do
     [[ "$line" =~ ^[[:space:]]*(export[[:space:]]+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]] || continue

@@ -74,11 +74,9 @@ def test_invalid_walltime_is_named(tmp_path: Path, walltime: str) -> None:
         load_profile(path)
 
 
-def test_pbs_profile_without_project_is_an_error(tmp_path: Path) -> None:
-    data = profile_data("pbs")
-    del data["project"]
-    path = write_yaml(tmp_path / "p.yaml", data)
-    with pytest.raises(ConfigError, match=r"p\.yaml: project: required for PBS"):
+def test_container_runtime_needs_an_image(tmp_path: Path) -> None:
+    path = write_yaml(tmp_path / "p.yaml", {**profile_data("pbs"), "container": {"runtime": "enroot"}})
+    with pytest.raises(ConfigError, match=r"p\.yaml:\d+: container\.image: required when runtime is 'enroot'"):
         load_profile(path)
 
 

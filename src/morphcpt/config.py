@@ -239,8 +239,6 @@ class ClusterProfile(StrictModel):
 
     @model_validator(mode="after")
     def _scheduler_rules(self) -> ClusterProfile:
-        if self.scheduler == "pbs" and not self.project:
-            raise ValueError("project: required for PBS profiles (passed as #PBS -P)")
         if self.container.runtime == "pyxis" and self.scheduler != "slurm":
             raise ValueError("container.runtime: pyxis works only with scheduler 'slurm'")
         return self
