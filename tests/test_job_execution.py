@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from conftest import REPO, morphcpt, profile_data, replace_body, write_yaml
 
 HOSTILE = """a b "c" 'd' $(touch PWNED) `touch PWNED2` ${HOME} ; echo x"""
@@ -49,7 +50,7 @@ def pbs_environment(tmp_path: Path, index: int | None) -> dict[str, str]:
 def test_pbs_array_task_selects_its_chunk(tmp_path: Path) -> None:
     script = render(tmp_path, profile_data("pbs"), "preprocess_data_patok")
     body = (REPO / "job_templates/stages/preprocess.j2").read_text()
-    assert "--chunk \"$CHUNK\"" in body and "--chunk \"$CHUNK\"" in script.read_text()
+    assert '--chunk "$CHUNK"' in body and '--chunk "$CHUNK"' in script.read_text()
     # The stage body needs data this test does not have; it reports the chunk the prologue selected instead.
     replace_body(script, 'echo "variant=patok chunk=$CHUNK task=$TASK_INDEX job=$MORPHCPT_JOB_ID pwd=$PWD"')
     for index in (1, 7, 20):
@@ -94,7 +95,7 @@ def test_secrets_never_reach_scripts_or_logs(tmp_path: Path) -> None:
         f"{sys.executable} -c 'import os; "
         f'assert os.environ["HF_TOKEN"] == "{marker_env}"; '
         f'assert os.environ["WANDB_API_KEY"] == "{marker_file}"; '
-        "assert \"NOT_ALLOWED\" not in os.environ; print(\"secrets present\")'\n"
+        'assert "NOT_ALLOWED" not in os.environ; print("secrets present")\'\n'
         f'MORPHCPT_CONTAINER_RUNTIME=enroot "{REPO}/containers/run_in_enroot.sh" --dry-run -- python3 -c pass\n'
     )
     # The check names the markers, so it runs from a file that is not part of the rendered script.
@@ -141,10 +142,14 @@ def test_multi_node_training_gives_each_node_its_rank(tmp_path: Path, scheduler:
     nodefile = tmp_path / "nodes"
     nodefile.write_text("gpu-a\ngpu-a\ngpu-b\ngpu-b\n")
     env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
-    env |= {"PBS_NODEFILE": str(nodefile), "PBS_JOBID": "77.pbs"} if scheduler == "pbs" else {
-        "SLURM_JOB_NODELIST": "gpu-[a-b]",
-        "SLURM_JOB_ID": "77",
-    }
+    env |= (
+        {"PBS_NODEFILE": str(nodefile), "PBS_JOBID": "77.pbs"}
+        if scheduler == "pbs"
+        else {
+            "SLURM_JOB_NODELIST": "gpu-[a-b]",
+            "SLURM_JOB_ID": "77",
+        }
+    )
     result = run_script(script, env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     ranks = sorted(line for line in result.stdout.splitlines() if line.startswith("node="))

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from conftest import REPO, morphcpt, profile_data, write_yaml
 
 SETUP_JOBS = REPO / "job_templates" / "setup_jobs.sh"
@@ -70,7 +71,7 @@ def test_setup_jobs_renders_every_job(tmp_path: Path, profile: str, suffix: str,
     for variant in ("vanilla", "stochastok", "patok"):
         text = (out / f"preprocess_data_{variant}{suffix}").read_text()
         assert array_line in text.splitlines()
-        assert index_var in text and f"--variant {variant} --chunk \"$CHUNK\"" in text
+        assert index_var in text and f'--variant {variant} --chunk "$CHUNK"' in text
     # The printed submission order puts every job after the jobs it depends on.
     printed = [line.split("=", 1)[0].strip() for line in result.stdout.splitlines() if "$(" in line]
     assert printed.index("split_data") < printed.index("preprocess_data_patok") < printed.index("merge_data_patok")
@@ -132,7 +133,7 @@ def test_single_chunk_pbs_job_is_not_an_array(tmp_path: Path) -> None:
     out = tmp_path / "jobs"
     morphcpt("render", "-p", str(profile), "-e", str(experiment), "--out", str(out), "--workdir", str(tmp_path))
     text = (out / "preprocess_data_vanilla.pbs").read_text()
-    assert "#PBS -J" not in text and 'MORPHCPT_TASK_INDEX:-1}' in text
+    assert "#PBS -J" not in text and "MORPHCPT_TASK_INDEX:-1}" in text
 
 
 def test_setup_jobs_without_a_terminal_names_the_missing_flag(tmp_path: Path) -> None:
