@@ -134,7 +134,10 @@ def test_multi_node_training_gives_each_node_its_rank(tmp_path: Path, scheduler:
     _fake_tool(bin_dir, "pbs_tmrsh", 'host=$1; shift; MORPHCPT_FAKE_HOST=$host exec "$@"')
     _fake_tool(bin_dir, "srun", 'while [[ $1 == --* ]]; do shift; done; exec "$@"')
     _fake_tool(bin_dir, "scontrol", 'printf "gpu-a\\ngpu-b\\n"')
-    report = 'echo "node=${MORPHCPT_FAKE_HOST:-?} rank=$PET_NODE_RANK of=$PET_NNODES master=$PET_MASTER_ADDR:$PET_MASTER_PORT nproc=$PET_NPROC_PER_NODE"'
+    report = (
+        'echo "node=${MORPHCPT_FAKE_HOST:-?} rank=$PET_NODE_RANK of=$PET_NNODES '
+        'master=$PET_MASTER_ADDR:$PET_MASTER_PORT nproc=$PET_NPROC_PER_NODE"'
+    )
     lines = text.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("TRAIN_CMD=("))
     lines[start] = f"TRAIN_CMD=(bash -c {shlex.quote(report)})"

@@ -60,7 +60,7 @@ def test_array_and_dependent_job_run_in_order(slurm_cluster: SlurmCluster, tmp_p
 
     ends = []
     for chunk in range(1, 5):
-        start, end, job = (tmp_path / "ran" / f"chunk_{chunk}").read_text().split()
+        _start, end, job = (tmp_path / "ran" / f"chunk_{chunk}").read_text().split()
         assert job == array_id
         ends.append(float(end))
         log = (tmp_path / "logs" / f"preprocess_data_vanilla_{array_id}_{chunk}.log").read_text()
