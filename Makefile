@@ -3,6 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 VENV_PY := $(VENV)/bin/python
+PY_DIRS := $(wildcard src tests scripts training bench)
 SLURM_DIR ?= $(CURDIR)/.slurm
 EXTRAS ?= data,train,eval,dev
 
@@ -20,12 +21,12 @@ system-deps:
 	bash scripts/install_system_deps.sh
 
 lint: venv
-	$(VENV)/bin/ruff check src tests scripts training bench
-	$(VENV)/bin/ruff format --check src tests scripts training bench
+	$(VENV)/bin/ruff check $(PY_DIRS)
+	$(VENV)/bin/ruff format --check $(PY_DIRS)
 
 format: venv
-	$(VENV)/bin/ruff format src tests scripts training bench
-	$(VENV)/bin/ruff check --fix src tests scripts training bench
+	$(VENV)/bin/ruff format $(PY_DIRS)
+	$(VENV)/bin/ruff check --fix $(PY_DIRS)
 
 # pytest starts (and stops) its own local Slurm cluster; see tests/conftest.py.
 test: system-deps venv lint

@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from morphcpt.cli import cli  # noqa: E402
+from morphcpt.cli import cli
 
 if __name__ == "__main__":
     cli(["verify-setup", *sys.argv[1:]], prog_name="verify_setup.py")
