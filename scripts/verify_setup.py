@@ -1,6 +1,6 @@
 """Pre-flight checks for a cluster profile. Thin entry point: `morphcpt verify-setup` does the work.
 
-    python scripts/verify_setup.py --profile pbs-a100 [--experiment seapile-tl-cpt]
+python scripts/verify_setup.py --profile pbs-a100 [--experiment seapile-tl-cpt]
 """
 
 import sys
