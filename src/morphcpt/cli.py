@@ -98,5 +98,48 @@ def verify_setup_command(profile: str, experiment: str, workdir: Path | None) ->
     sys.exit(1 if any(check.status == "FAIL" for check in checks) else 0)
 
 
+def _experiment(name: str):  # type: ignore[no-untyped-def]
+    return load_experiment(resolve_config_path(name, EXPERIMENTS_DIR, "experiment"))
+
+
+@cli.command()
+@experiment_option
+def split(experiment: str) -> None:
+    """Split the experiment's corpus into data.num_chunks chunks balanced by bytes, with a manifest."""
+    from morphcpt.data.split import split_corpus
+
+    exp = _experiment(experiment)
+    manifest = split_corpus(Path(exp.data.corpus), Path(exp.data.chunks_dir), exp.data.num_chunks, exp.data.text_key)
+    click.echo(f"split {manifest['lines']} lines into {len(manifest['chunks'])} chunks in {exp.data.chunks_dir}")
+
+
+@cli.command()
+@experiment_option
+@click.option("--variant", required=True)
+@click.option("--chunk", required=True, type=int)
+@click.option("--strict", is_flag=True, help="a malformed record is fatal instead of counted and skipped")
+def preprocess(experiment: str, variant: str, chunk: int, strict: bool) -> None:
+    """Tokenize one chunk, apply the variant's token edits, write a Megatron indexed dataset."""
+    from morphcpt.data.preprocess import preprocess_chunk
+
+    result = preprocess_chunk(_experiment(experiment), variant, chunk, strict=strict)
+    state = "already done" if result["skipped"] else "done"
+    click.echo(
+        f"{variant} chunk {chunk}: {state}: {result['documents']} documents, {result['tokens']} tokens, "
+        f"{result['rejected']} rejected {result.get('rejects_by_reason', {})}, edits {result.get('edits', {})}"
+    )
+
+
+@cli.command()
+@experiment_option
+@click.option("--variant", required=True)
+def merge(experiment: str, variant: str) -> None:
+    """Merge a variant's chunk datasets into one prefix (<processed_dir>/<variant>/all)."""
+    from morphcpt.data.preprocess import merge_variant
+
+    result = merge_variant(_experiment(experiment), variant)
+    click.echo(f"{variant}: merged {result['documents']} documents, {result['tokens']} tokens")
+
+
 def main() -> None:
     cli(prog_name="morphcpt")

@@ -1,0 +1,1 @@
+"""The data path: corpus reading, splitting, tokenizers, token-edit processors, indexed datasets."""

@@ -1,0 +1,150 @@
+"""Preprocess one chunk for one variant into a Megatron indexed dataset, and merge a variant's chunks.
+
+Edited token ids are written as ids: nothing is decoded and re-tokenized, which would undo the edits.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from morphcpt.config import Experiment
+from morphcpt.data.corpus import DEFAULT_MAX_DOCUMENT_BYTES, Record, Rejected, read_records
+from morphcpt.data.indexed import merge_prefixes, prefix_files, write_documents
+from morphcpt.data.markers import (
+    atomic_output,
+    file_sha256,
+    read_valid_marker,
+    remove_marker,
+    write_marker,
+)
+from morphcpt.data.processors import EditCounts, make_processor
+from morphcpt.data.seeds import task_rng
+from morphcpt.data.split import chunk_name
+from morphcpt.data.tokenizer import load_tokenizer
+from morphcpt.errors import MorphcptError
+
+DEFAULT_CACHE = Path(".cache/morphcpt")
+
+
+def chunk_prefix(experiment: Experiment, variant: str, chunk: int) -> Path:
+    return Path(experiment.data.processed_dir) / variant / f"chunk_{chunk:04d}"
+
+
+def merged_prefix(experiment: Experiment, variant: str) -> Path:
+    return Path(experiment.data.processed_dir) / variant / "all"
+
+
+def _check_request(experiment: Experiment, variant: str, chunk: int) -> Path:
+    if variant not in experiment.variants:
+        raise MorphcptError(f"unknown variant {variant!r}; the experiment has {', '.join(experiment.variants)}")
+    if not 1 <= chunk <= experiment.data.num_chunks:
+        raise MorphcptError(f"chunk {chunk} is outside 1-{experiment.data.num_chunks} (data.num_chunks)")
+    path = Path(experiment.data.chunks_dir) / chunk_name(chunk)
+    if not path.exists():
+        raise MorphcptError(f"{path} not found; run the split stage first (morphcpt split)")
+    return path
+
+
+def preprocess_chunk(
+    experiment: Experiment,
+    variant: str,
+    chunk: int,
+    strict: bool = False,
+    cache_dir: Path = DEFAULT_CACHE,
+    max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES,
+) -> dict[str, Any]:
+    chunk_path = _check_request(experiment, variant, chunk)
+    prefix = chunk_prefix(experiment, variant, chunk)
+    bin_path, idx_path = prefix_files(prefix)
+    rejects_path = prefix.with_name(prefix.name + ".rejects.jsonl")
+    tokenizer = load_tokenizer(experiment.data.tokenizer)
+    parameters = {
+        "chunk_sha256": file_sha256(chunk_path),
+        "variant": experiment.variants[variant].model_dump(),
+        "seed": experiment.seed,
+        "tokenizer": experiment.data.tokenizer,
+        "tokenizer_fingerprint": tokenizer.fingerprint,
+        "strict": strict,
+        "max_document_bytes": max_document_bytes,
+    }
+    done = read_valid_marker(prefix, [bin_path, idx_path, rejects_path], parameters)
+    if done is not None:
+        return {**done, "skipped": True}
+    remove_marker(prefix)
+    processor = make_processor(experiment.variants[variant], tokenizer, cache_dir)
+    rng = task_rng(experiment.seed, variant, chunk)
+    rejects: list[Rejected] = []
+    edits = EditCounts()
+    lines = 0
+
+    def documents() -> Iterator[np.ndarray]:
+        nonlocal lines
+        batch: list[Record] = []
+
+        def flush() -> Iterator[np.ndarray]:
+            encoded = tokenizer.encode_batch([r.text for r in batch])
+            for ids in encoded:
+                edited, counts = processor(np.asarray(ids, dtype=np.int64), rng)
+                edits.add(counts)
+                yield np.append(edited, tokenizer.eod_id)
+            batch.clear()
+
+        for item in read_records(chunk_path, experiment.data.text_key, max_document_bytes):
+            lines += 1
+            if isinstance(item, Rejected):
+                if strict:
+                    raise MorphcptError(f"{chunk_path}:{item.line}: {item.reason} {item.detail}".rstrip())
+                rejects.append(item)
+                continue
+            batch.append(item)
+            if len(batch) >= experiment.data.batch_size:
+                yield from flush()
+        if batch:
+            yield from flush()
+
+    try:
+        docs, tokens = write_documents(prefix, documents(), tokenizer.vocab_size)
+        with atomic_output(rejects_path) as tmp, tmp.open("w", encoding="utf-8") as handle:
+            for r in rejects:
+                handle.write(json.dumps({"line": r.line, "reason": r.reason, "detail": r.detail}) + "\n")
+    except OSError as exc:
+        raise MorphcptError(f"cannot write {prefix}: {exc.strerror or exc}") from None
+    if docs + len(rejects) != lines:
+        raise MorphcptError(f"{chunk_path}: {lines} lines but {docs} written + {len(rejects)} rejected")
+    facts = {
+        "lines": lines,
+        "documents": docs,
+        "tokens": tokens,
+        "rejected": len(rejects),
+        "rejects_by_reason": dict(sorted(Counter(r.reason for r in rejects).items())),
+        "edits": edits.as_dict(),
+    }
+    write_marker(prefix, [bin_path, idx_path, rejects_path], parameters, **facts)
+    return {"parameters": parameters, **facts, "skipped": False}
+
+
+def merge_variant(experiment: Experiment, variant: str) -> dict[str, Any]:
+    if variant not in experiment.variants:
+        raise MorphcptError(f"unknown variant {variant!r}; the experiment has {', '.join(experiment.variants)}")
+    prefixes = [chunk_prefix(experiment, variant, i) for i in range(1, experiment.data.num_chunks + 1)]
+    missing = [p for p in prefixes if not p.with_name(p.name + ".done.json").exists()]
+    if missing:
+        names = ", ".join(p.name for p in missing)
+        raise MorphcptError(f"variant {variant}: chunks not preprocessed yet: {names}")
+    out = merged_prefix(experiment, variant)
+    bin_path, idx_path = prefix_files(out)
+    parameters = {"chunks": [json.loads(p.with_name(p.name + ".done.json").read_text())["outputs"] for p in prefixes]}
+    done = read_valid_marker(out, [bin_path, idx_path], parameters)
+    if done is not None:
+        return {**done, "skipped": True}
+    remove_marker(out)
+    tokenizer = load_tokenizer(experiment.data.tokenizer)
+    docs, tokens = merge_prefixes(prefixes, out, tokenizer.vocab_size)
+    write_marker(out, [bin_path, idx_path], parameters, documents=docs, tokens=tokens)
+    return {"documents": docs, "tokens": tokens, "skipped": False}
