@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Protocol
 
@@ -240,7 +241,7 @@ class Patok:
             cuts = boundaries[(boundaries > start) & (boundaries < end)] - start
             data = self.token_bytes[int(ids[token_index])]
             edges = [0, *map(int, cuts), len(data)]
-            new_ids = [t for a, b in zip(edges, edges[1:], strict=False) for t in self.table.ids_for_bytes(data[a:b])]
+            new_ids = [t for a, b in pairwise(edges) for t in self.table.ids_for_bytes(data[a:b])]
             pieces.append(ids[previous:token_index])
             pieces.append(np.asarray(new_ids, dtype=ids.dtype))
             previous = token_index + 1
