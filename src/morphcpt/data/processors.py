@@ -264,7 +264,8 @@ class Patok:
         result = np.full(n, -1, dtype=np.int64)
         for k in range(1, int(sizes.max())):
             nxt = np.full(n, -1, dtype=np.int64)
-            nxt[: n - k] = ids[k:]
+            if k < n:
+                nxt[: n - k] = ids[k:]
             merged = self.table.merge(np.where(valid, merged, -1), nxt)
             valid = merged >= 0
             done_now = window == k + 1

@@ -1,0 +1,270 @@
+"""The data path on a real small Filipino corpus built offline and a tokenizer trained here:
+split -> preprocess (vanilla, stochastok, patok) -> merge, read back with megatron-core."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import REPO
+from morphcpt.config import PatokVariant, load_experiment
+from morphcpt.data.markers import file_sha256
+from morphcpt.data.offline_corpus import build_corpus, filipino_words, train_bytelevel_tokenizer
+from morphcpt.data.preprocess import chunk_prefix, merge_variant, merged_prefix, preprocess_chunk
+from morphcpt.data.processors import Patok, Stochastok, build_split_table
+from morphcpt.data.split import split_corpus
+from morphcpt.data.tokenizer import load_tokenizer
+from morphcpt.errors import MorphcptError
+
+VARIANTS = ("vanilla", "stochastok", "patok")
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workdir with corpus, tokenizer and a 4-chunk experiment (paths relative to it, like a real run)."""
+    root = tmp_path_factory.mktemp("data")
+    build_corpus(root / "corpus.jsonl", documents=1200, seed=7)
+    train_bytelevel_tokenizer(root / "corpus.jsonl", root / "tokenizer.json", vocab_size=3000)
+    source = (REPO / "configs/experiments/demo.yaml").read_text()
+    source = source.replace("corpus: data/corpora/demo_tl.jsonl", "corpus: corpus.jsonl")
+    source = source.replace("tokenizer: data/demo/tokenizer/tokenizer.json", "tokenizer: tokenizer.json")
+    source = source.replace("batch_size", "batch_size")
+    (root / "experiment.yaml").write_text(source)
+    return root
+
+
+@pytest.fixture()
+def in_workspace(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(workspace)
+    return workspace
+
+
+def texts_of(path: Path) -> list[str]:
+    return [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_split_is_balanced_deterministic_and_complete(in_workspace: Path) -> None:
+    exp = load_experiment("experiment.yaml")
+    manifest = split_corpus(Path(exp.data.corpus), Path(exp.data.chunks_dir), 4)
+    sizes = [c["bytes"] for c in manifest["chunks"]]
+    longest_line = max(len(line) + 1 for line in (in_workspace / "corpus.jsonl").read_bytes().splitlines())
+    assert max(sizes) - min(sizes) <= longest_line
+    assert sum(c["lines"] for c in manifest["chunks"]) == manifest["lines"] == 1200
+    chunk_lines = sorted(
+        line
+        for i in range(1, 5)
+        for line in (in_workspace / exp.data.chunks_dir / f"chunk_{i:04d}.jsonl").read_text().splitlines()
+    )
+    assert chunk_lines == sorted((in_workspace / "corpus.jsonl").read_text().splitlines())
+    again = in_workspace / "again"
+    second = split_corpus(Path(exp.data.corpus), again, 4)
+    assert [c["sha256"] for c in second["chunks"]] == [c["sha256"] for c in manifest["chunks"]]
+
+
+def test_three_variants_differ_and_decode_to_the_documents(in_workspace: Path) -> None:
+    from megatron.core.datasets.indexed_dataset import IndexedDataset
+
+    exp = load_experiment("experiment.yaml")
+    split_corpus(Path(exp.data.corpus), Path(exp.data.chunks_dir), 4)
+    tokenizer = load_tokenizer(exp.data.tokenizer)
+    streams = {}
+    for variant in VARIANTS:
+        for chunk in range(1, 5):
+            result = preprocess_chunk(exp, variant, chunk)
+            assert result["rejected"] == 0 and result["documents"] == result["lines"]
+        merge_variant(exp, variant)
+        dataset = IndexedDataset(str(merged_prefix(exp, variant)))
+        assert len(dataset) == 1200
+        docs = [np.asarray(dataset[i]) for i in range(len(dataset))]
+        assert all(doc[-1] == tokenizer.eod_id for doc in docs)
+        expected = [t for i in range(1, 5) for t in texts_of(Path(exp.data.chunks_dir) / f"chunk_{i:04d}.jsonl")]
+        assert [tokenizer.decode(doc[:-1]) for doc in docs] == expected
+        streams[variant] = np.concatenate(docs)
+        marker = json.loads(chunk_prefix(exp, variant, 1).with_name("chunk_0001.done.json").read_text())
+        assert marker["edits"]["input_tokens"] > 0 and "realised_expansion_rate" in marker["edits"]
+    assert len(streams["stochastok"]) > len(streams["vanilla"]) and len(streams["patok"]) > len(streams["vanilla"])
+    assert not np.array_equal(streams["stochastok"], streams["patok"])
+    rate = json.loads(chunk_prefix(exp, "stochastok", 2).with_name("chunk_0002.done.json").read_text())["edits"]
+    assert 0.05 < rate["realised_expansion_rate"] <= 0.2
+
+
+def test_gpt_dataset_builds_over_the_merged_data(in_workspace: Path) -> None:
+    from megatron.core.datasets.blended_megatron_dataset_builder import BlendedMegatronDatasetBuilder
+    from megatron.core.datasets.gpt_dataset import GPTDataset, GPTDatasetConfig
+
+    exp = load_experiment("experiment.yaml")
+    split_corpus(Path(exp.data.corpus), Path(exp.data.chunks_dir), 4)
+    for chunk in range(1, 5):
+        preprocess_chunk(exp, "patok", chunk)
+    merge_variant(exp, "patok")
+    tokenizer = load_tokenizer(exp.data.tokenizer)
+
+    class _Tok:  # megatron only reads these attributes here
+        eod = tokenizer.eod_id
+        pad = 0
+        vocab_size = tokenizer.vocab_size
+        unique_identifiers = {"name": "test"}
+
+    config = GPTDatasetConfig(
+        random_seed=1,
+        sequence_length=64,
+        blend=([str(merged_prefix(exp, "patok"))], None),
+        split="98,2,0",
+        tokenizer=_Tok(),
+        reset_position_ids=False,
+        reset_attention_mask=False,
+        eod_mask_loss=False,
+        mid_level_dataset_surplus=0.005,
+    )
+    train, valid, _ = BlendedMegatronDatasetBuilder(GPTDataset, [50, 5, 0], lambda: True, config).build()
+    sample = train[0]
+    assert sample["tokens"].shape[0] == 64 and len(train) >= 50 and valid is not None
+
+
+def test_rerun_is_skipped_and_byte_identical(in_workspace: Path) -> None:
+    exp = load_experiment("experiment.yaml")
+    split_corpus(Path(exp.data.corpus), Path(exp.data.chunks_dir), 4)
+    first = preprocess_chunk(exp, "stochastok", 3)
+    prefix = chunk_prefix(exp, "stochastok", 3)
+    digest = file_sha256(prefix.with_name(prefix.name + ".bin"))
+    assert preprocess_chunk(exp, "stochastok", 3)["skipped"] is True
+    prefix.with_name(prefix.name + ".done.json").unlink()
+    redo = preprocess_chunk(exp, "stochastok", 3)
+    assert redo["skipped"] is False and redo["tokens"] == first["tokens"]
+    assert file_sha256(prefix.with_name(prefix.name + ".bin")) == digest
+
+
+def test_killed_task_leaves_nothing_complete_and_rerun_is_identical(workspace: Path, tmp_path: Path) -> None:
+    big = tmp_path / "big"
+    big.mkdir()
+    shutil.copy(workspace / "tokenizer.json", big / "tokenizer.json")
+    build_corpus(big / "corpus.jsonl", documents=30000, seed=3)
+    (big / "experiment.yaml").write_text((workspace / "experiment.yaml").read_text())
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    run = [sys.executable, "-m", "morphcpt"]
+    subprocess.run([*run, "split", "-e", "experiment.yaml"], cwd=big, check=True, env=env, capture_output=True)
+    proc = subprocess.Popen(
+        [*run, "preprocess", "-e", "experiment.yaml", "--variant", "patok", "--chunk", "1"], cwd=big, env=env
+    )
+    out_dir = big / "data/demo/processed/patok"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(out_dir.glob(".chunk_0001.tmp-*.bin")):
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out_dir / "chunk_0001.done.json").exists()
+    assert not (out_dir / "chunk_0001.bin").exists() and not (out_dir / "chunk_0001.idx").exists()
+    subprocess.run(
+        [*run, "preprocess", "-e", "experiment.yaml", "--variant", "patok", "--chunk", "1"],
+        cwd=big,
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    killed_digest = file_sha256(out_dir / "chunk_0001.bin")
+    clean = tmp_path / "clean"
+    shutil.copytree(big, clean, ignore=shutil.ignore_patterns("processed"))
+    subprocess.run(
+        [*run, "preprocess", "-e", "experiment.yaml", "--variant", "patok", "--chunk", "1"],
+        cwd=clean,
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    assert file_sha256(clean / "data/demo/processed/patok/chunk_0001.bin") == killed_digest
+    assert file_sha256(clean / "data/demo/processed/patok/chunk_0001.idx") == file_sha256(out_dir / "chunk_0001.idx")
+
+
+def test_bad_records_are_counted_with_reasons(in_workspace: Path) -> None:
+    exp = load_experiment("experiment.yaml")
+    chunks = Path(exp.data.chunks_dir)
+    split_corpus(Path(exp.data.corpus), chunks, 4)
+    good = (chunks / "chunk_0002.jsonl").read_bytes().splitlines()[:5]
+    bad = [
+        b"{not json",
+        b'{"txt": "walang text"}',
+        b'{"text": 42}',
+        b'{"text": "   "}',
+        b'"just a string"',
+        b'{"text": "sira \xff\xfe"}',
+        b"",
+        b'{"text": "' + b"a" * (9 * 1024 * 1024) + b'"}',
+    ]
+    (chunks / "chunk_0002.jsonl").write_bytes(b"\n".join([good[0], *bad, *good[1:]]) + b"\n")
+    result = preprocess_chunk(exp, "vanilla", 2)
+    assert result["lines"] == 13 and result["documents"] == 5 and result["rejected"] == 8
+    assert result["rejects_by_reason"] == {
+        "blank_line": 1,
+        "empty_text": 1,
+        "invalid_json": 1,
+        "invalid_utf8": 1,
+        "missing_text": 1,
+        "not_an_object": 1,
+        "text_not_a_string": 1,
+        "too_long": 1,
+    }
+    rejects = [
+        json.loads(line)
+        for line in (chunk_prefix(exp, "vanilla", 2).with_name("chunk_0002.rejects.jsonl")).read_text().splitlines()
+    ]
+    assert [r["line"] for r in rejects] == list(range(2, 10))
+    with pytest.raises(MorphcptError, match=r"chunk_0002\.jsonl:2: invalid_json"):
+        preprocess_chunk(exp, "stochastok", 2, strict=True)
+    assert not chunk_prefix(exp, "stochastok", 2).with_name("chunk_0002.done.json").exists()
+
+
+def test_clear_errors_before_any_output(in_workspace: Path, tmp_path: Path) -> None:
+    exp = load_experiment("experiment.yaml")
+    with pytest.raises(MorphcptError, match="chunk 9 is outside 1-4"):
+        preprocess_chunk(exp, "vanilla", 9)
+    broken = exp.model_copy(update={"data": exp.data.model_copy(update={"tokenizer": str(tmp_path / "nope.json")})})
+    split_corpus(Path(exp.data.corpus), Path(exp.data.chunks_dir), 4)
+    with pytest.raises(MorphcptError, match="nope.json not found"):
+        preprocess_chunk(broken, "vanilla", 1)
+    missing = exp.model_copy(update={"data": exp.data.model_copy(update={"chunks_dir": str(tmp_path / "none")})})
+    with pytest.raises(MorphcptError, match="run the split stage first"):
+        preprocess_chunk(missing, "vanilla", 1)
+
+
+_WORDS = filipino_words(400)[0] + ["nagluluto", "gaganda", "sumulat", "kinain", "pagsulatan", "um", "in", "an", "mag"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(_WORDS) | st.text(max_size=6), min_size=1, max_size=40), st.integers(0, 2**32 - 1))
+def test_processors_never_change_content(workspace: Path, words: list[str], seed: int) -> None:
+    tokenizer = load_tokenizer(str(workspace / "tokenizer.json"))
+    table = build_split_table(tokenizer)
+    text = " ".join(words)
+    ids = np.asarray(tokenizer.encode_batch([text])[0], dtype=np.int64)
+    original = tokenizer.decode_bytes(ids)
+    assert original == text.encode("utf-8")
+    rng = np.random.default_rng(seed)
+    for processor in (
+        Stochastok(table, 0.5),
+        Patok(table, tokenizer.token_bytes, PatokVariant(processor="patok", expand_prop=0.5)),
+        Patok(table, tokenizer.token_bytes, PatokVariant(processor="patok", contract_prop=1.0, affix_awareness=0.0)),
+    ):
+        out, counts = processor(ids, rng)
+        assert tokenizer.decode_bytes(out) == original
+        assert counts.output_tokens == len(out)
+
+
+def test_patok_terminates_on_a_document_made_only_of_affixes(workspace: Path) -> None:
+    tokenizer = load_tokenizer(str(workspace / "tokenizer.json"))
+    table = build_split_table(tokenizer)
+    text = "mag nag um in an han " * 200 + "pinakanakikipag" * 50
+    ids = np.asarray(tokenizer.encode_batch([text])[0], dtype=np.int64)
+    out, _ = Patok(table, tokenizer.token_bytes, PatokVariant(processor="patok"))(ids, np.random.default_rng(0))
+    assert tokenizer.decode(out) == text
