@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -39,7 +40,6 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     source = (REPO / "configs/experiments/demo.yaml").read_text()
     source = source.replace("corpus: data/corpora/demo_tl.jsonl", "corpus: corpus.jsonl")
     source = source.replace("tokenizer: data/demo/tokenizer/tokenizer.json", "tokenizer: tokenizer.json")
-    source = source.replace("batch_size", "batch_size")
     (root / "experiment.yaml").write_text(source)
     return root
 
@@ -114,7 +114,7 @@ def test_gpt_dataset_builds_over_the_merged_data(in_workspace: Path) -> None:
         eod = tokenizer.eod_id
         pad = 0
         vocab_size = tokenizer.vocab_size
-        unique_identifiers = {"name": "test"}
+        unique_identifiers: ClassVar[dict[str, str]] = {"name": "test"}
 
     config = GPTDatasetConfig(
         random_seed=1,
@@ -231,7 +231,7 @@ def test_clear_errors_before_any_output(in_workspace: Path, tmp_path: Path) -> N
         preprocess_chunk(exp, "vanilla", 9)
     broken = exp.model_copy(update={"data": exp.data.model_copy(update={"tokenizer": str(tmp_path / "nope.json")})})
     split_corpus(Path(exp.data.corpus), Path(exp.data.chunks_dir), 4)
-    with pytest.raises(MorphcptError, match="nope.json not found"):
+    with pytest.raises(MorphcptError, match=r"nope\.json not found"):
         preprocess_chunk(broken, "vanilla", 1)
     missing = exp.model_copy(update={"data": exp.data.model_copy(update={"chunks_dir": str(tmp_path / "none")})})
     with pytest.raises(MorphcptError, match="run the split stage first"):
