@@ -268,3 +268,30 @@ def test_patok_terminates_on_a_document_made_only_of_affixes(workspace: Path) ->
     ids = np.asarray(tokenizer.encode_batch([text])[0], dtype=np.int64)
     out, _ = Patok(table, tokenizer.token_bytes, PatokVariant(processor="patok"))(ids, np.random.default_rng(0))
     assert tokenizer.decode(out) == text
+
+
+def test_download_converts_local_parquet_shards(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    shards = tmp_path / "tl"
+    shards.mkdir()
+    pq.write_table(pa.table({"text": ["Kumain ka na?", "Magandang umaga"], "url": ["u1", "u2"]}), shards / "a.parquet")
+    pq.write_table(pa.table({"text": ["Salamat po"], "url": ["u3"]}), shards / "b.parquet")
+    source = (REPO / "configs/experiments/demo.yaml").read_text()
+    source = source.replace(
+        "source: {local_path: data/corpora/demo_source.jsonl}", f"source: {{local_path: {shards}, keep_fields: [url]}}"
+    )
+    (tmp_path / "e.yaml").write_text(source.replace("corpus: data/corpora/demo_tl.jsonl", "corpus: out/corpus.jsonl"))
+    monkeypatch.chdir(tmp_path)
+    from morphcpt.data.download import download_corpus
+
+    exp = load_experiment("e.yaml")
+    assert download_corpus(exp)["lines"] == 3
+    rows = [json.loads(line) for line in (tmp_path / "out/corpus.jsonl").read_text().splitlines()]
+    assert rows == [
+        {"text": "Kumain ka na?", "url": "u1"},
+        {"text": "Magandang umaga", "url": "u2"},
+        {"text": "Salamat po", "url": "u3"},
+    ]
+    assert download_corpus(exp)["skipped"] is True

@@ -104,6 +104,18 @@ def _experiment(name: str):  # type: ignore[no-untyped-def]
 
 @cli.command()
 @experiment_option
+def download(experiment: str) -> None:
+    """Fetch the corpus (SEA-PILE v2 Filipino from the hub, or data.source.local_path) as JSONL."""
+    from morphcpt.data.download import download_corpus
+
+    exp = _experiment(experiment)
+    result = download_corpus(exp)
+    state = "already done" if result["skipped"] else "done"
+    click.echo(f"download: {state}: {result['lines']} records in {exp.data.corpus}")
+
+
+@cli.command()
+@experiment_option
 def split(experiment: str) -> None:
     """Split the experiment's corpus into data.num_chunks chunks balanced by bytes, with a manifest."""
     from morphcpt.data.split import split_corpus

@@ -1,0 +1,14 @@
+"""Download SEA-PILE v2 Filipino as JSONL. Thin entry point for `morphcpt download`.
+
+HF_TOKEN=... python scripts/download_seapile.py --experiment seapile-tl-cpt
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from morphcpt.cli import cli
+
+if __name__ == "__main__":
+    cli(["download", *sys.argv[1:]], prog_name="download_seapile.py")
