@@ -1,0 +1,117 @@
+"""Preprocessing benchmark: split throughput and RSS, tokens/s per variant, and the 262k-vocab split table.
+
+    .venv/bin/python bench/preprocess.py [--mb 50] [--workdir /tmp/morphcpt-bench]
+
+Targets (issue: data path): StochasTok and Patok at most 1.3x vanilla's time; split streaming (RSS under
+1 GB for any input size); the expansion table for a 262k vocabulary built in under 60 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from morphcpt.data.offline_corpus import build_corpus, filipino_words, train_bytelevel_tokenizer  # noqa: E402
+from morphcpt.data.processors import build_split_table  # noqa: E402
+from morphcpt.data.tokenizer import Tokenizer  # noqa: E402
+
+EXPERIMENT = """name: bench
+seed: 1
+data:
+  corpus: corpus.jsonl
+  chunks_dir: chunks
+  processed_dir: processed
+  num_chunks: {chunks}
+  tokenizer: tokenizer.json
+variants:
+  vanilla: {{processor: vanilla}}
+  stochastok: {{processor: stochastok, expand_prop: 0.1}}
+  patok: {{processor: patok}}
+runs: {{baseline: {{variant: vanilla}}}}
+training: {{backend: cpu, gpus_per_node: 1}}
+"""
+
+
+def run_measured(args: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of a child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    subprocess.run(args, cwd=cwd, check=True, capture_output=True)
+    elapsed = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return elapsed, max(peak, before) / 1024
+
+
+def synthetic_vocabulary(size: int) -> Tokenizer:
+    """A 262k-piece vocabulary of real-word pieces (SentencePiece style), to time the split-table build."""
+    words, _ = filipino_words(20000)
+    pieces: dict[str, None] = {f"<0x{b:02X}>": None for b in range(256)}
+    pieces.update({"<pad>": None, "</s>": None})
+    for word in words:
+        for form in (word, "\u2581" + word):
+            for i in range(len(form)):
+                for j in range(i + 1, min(len(form), i + 12) + 1):
+                    pieces[form[i:j]] = None
+                    if len(pieces) >= size:
+                        break
+    counter = 0
+    while len(pieces) < size:
+        pieces[f"\u2581{words[counter % len(words)]}{counter}"] = None
+        counter += 1
+    names = list(pieces)[:size]
+    return Tokenizer("synthetic-262k", size, 257, lambda texts: [], names, "sentencepiece", frozenset({256, 257}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mb", type=float, default=50.0, help="corpus size in MB (at least 50 for the targets)")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/morphcpt-bench"))
+    options = parser.parse_args()
+    work = options.workdir
+    work.mkdir(parents=True, exist_ok=True)
+    corpus = work / "corpus.jsonl"
+    documents = int(options.mb * 1024 * 1024 / 520)
+    if not corpus.exists() or corpus.stat().st_size < options.mb * 1024 * 1024 * 0.9:
+        build_corpus(corpus, documents=documents, seed=11)
+    size_mb = corpus.stat().st_size / 1024 / 1024
+    if not (work / "tokenizer.json").exists():
+        train_bytelevel_tokenizer(corpus, work / "tokenizer.json", vocab_size=8000)
+    (work / "experiment.yaml").write_text(EXPERIMENT.format(chunks=4))
+    morphcpt = [sys.executable, "-m", "morphcpt"]
+    subprocess.run(["rm", "-rf", str(work / "chunks"), str(work / "processed")], check=True)
+    seconds, rss = run_measured([*morphcpt, "split", "-e", "experiment.yaml"], work)
+    print(f"corpus: {size_mb:.1f} MB, {documents} documents")
+    print(f"split: {size_mb / seconds:.1f} MB/s ({seconds:.1f} s), peak RSS {rss:.0f} MB")
+    times = {}
+    for variant in ("vanilla", "stochastok", "patok"):
+        args = [*morphcpt, "preprocess", "-e", "experiment.yaml", "--variant", variant, "--chunk", "1"]
+        seconds, rss = run_measured(args, work)
+        import json
+
+        marker = json.loads((work / "processed" / variant / "chunk_0001.done.json").read_text())
+        times[variant] = seconds
+        edits = marker["edits"]
+        print(
+            f"preprocess {variant:10s}: {marker['tokens'] / seconds:10.0f} tokens/s ({seconds:.1f} s, "
+            f"{marker['tokens']} tokens), peak RSS {rss:.0f} MB, realised expansion {edits['realised_expansion_rate']}"
+        )
+    for variant in ("stochastok", "patok"):
+        print(f"time ratio {variant}/vanilla: {times[variant] / times['vanilla']:.2f} (target <= 1.3)")
+    vocab = synthetic_vocabulary(262_144)
+    start = time.perf_counter()
+    table = build_split_table(vocab)
+    print(
+        f"split table, 262,144-piece vocabulary: {time.perf_counter() - start:.1f} s "
+        f"({len(table.left)} splits; target < 60 s)"
+    )
+
+
+if __name__ == "__main__":
+    main()
