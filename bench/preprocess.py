@@ -77,7 +77,7 @@ def main() -> None:
     work = options.workdir
     work.mkdir(parents=True, exist_ok=True)
     corpus = work / "corpus.jsonl"
-    documents = int(options.mb * 1024 * 1024 / 520)
+    documents = int(options.mb * 1024 * 1024 / 243)  # documents average about 243 bytes
     if not corpus.exists() or corpus.stat().st_size < options.mb * 1024 * 1024 * 0.9:
         build_corpus(corpus, documents=documents, seed=11)
     size_mb = corpus.stat().st_size / 1024 / 1024
