@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,22 @@ def prefix_files(prefix: Path) -> tuple[Path, Path]:
     return prefix.with_name(prefix.name + ".bin"), prefix.with_name(prefix.name + ".idx")
 
 
+@contextmanager
+def atomic_prefix(prefix: Path) -> Iterator[tuple[Path, Path]]:
+    """Temporary .bin/.idx paths; on success both are renamed over `prefix` (.idx last), else removed."""
+    bin_path, idx_path = prefix_files(prefix)
+    tmp_bin, tmp_idx = prefix_files(prefix.with_name(f".{prefix.name}.tmp-{os.getpid()}"))
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        yield tmp_bin, tmp_idx
+        # .idx last: a reader that sees the .idx finds a complete .bin beside it.
+        os.replace(tmp_bin, bin_path)
+        os.replace(tmp_idx, idx_path)
+    finally:
+        tmp_bin.unlink(missing_ok=True)
+        tmp_idx.unlink(missing_ok=True)
+
+
 def _builder_class():  # type: ignore[no-untyped-def]
     from megatron.core.datasets.indexed_dataset import IndexedDatasetBuilder
 
@@ -30,24 +47,14 @@ def _builder_class():  # type: ignore[no-untyped-def]
 
 def write_documents(prefix: Path, documents: Iterable[np.ndarray], vocab_size: int) -> tuple[int, int]:
     """Write documents under a temporary prefix, then rename .bin and .idx into place; (docs, tokens)."""
-    bin_path, idx_path = prefix_files(prefix)
-    tmp_prefix = prefix.with_name(f".{prefix.name}.tmp-{os.getpid()}")
-    tmp_bin, tmp_idx = prefix_files(tmp_prefix)
-    prefix.parent.mkdir(parents=True, exist_ok=True)
     docs = tokens = 0
-    try:
+    with atomic_prefix(prefix) as (tmp_bin, tmp_idx):
         builder = _builder_class()(str(tmp_bin), dtype=token_dtype(vocab_size))
         for ids in documents:
             builder.add_document(ids, [len(ids)])
             docs += 1
             tokens += len(ids)
         builder.finalize(str(tmp_idx))
-        # .idx last: a reader that sees the .idx finds a complete .bin beside it.
-        os.replace(tmp_bin, bin_path)
-        os.replace(tmp_idx, idx_path)
-    finally:
-        tmp_bin.unlink(missing_ok=True)
-        tmp_idx.unlink(missing_ok=True)
     return docs, tokens
 
 
@@ -64,15 +71,12 @@ def merge_prefixes(prefixes: list[Path], out_prefix: Path, vocab_size: int) -> t
         dataset = IndexedDataset(str(prefix))
         expected_docs += len(dataset.document_indices) - 1
         expected_tokens += int(dataset.sequence_lengths.sum())
-    bin_path, idx_path = prefix_files(out_prefix)
-    tmp_prefix = out_prefix.with_name(f".{out_prefix.name}.tmp-{os.getpid()}")
-    tmp_bin, tmp_idx = prefix_files(tmp_prefix)
-    try:
+    with atomic_prefix(out_prefix) as (tmp_bin, tmp_idx):
         builder = _builder_class()(str(tmp_bin), dtype=token_dtype(vocab_size))
         for prefix in prefixes:
             builder.add_index(str(prefix))
         builder.finalize(str(tmp_idx))
-        merged = IndexedDataset(str(tmp_prefix))
+        merged = IndexedDataset(str(tmp_bin.with_suffix("")))
         docs = len(merged.document_indices) - 1
         tokens = int(merged.sequence_lengths.sum())
         if (docs, tokens) != (expected_docs, expected_tokens):
@@ -80,9 +84,4 @@ def merge_prefixes(prefixes: list[Path], out_prefix: Path, vocab_size: int) -> t
                 f"merged {out_prefix}: {docs} documents / {tokens} tokens, expected {expected_docs} / {expected_tokens}"
             )
         del merged
-        os.replace(tmp_bin, bin_path)
-        os.replace(tmp_idx, idx_path)
-    finally:
-        tmp_bin.unlink(missing_ok=True)
-        tmp_idx.unlink(missing_ok=True)
     return docs, tokens

@@ -96,6 +96,9 @@ def _from_hf_tokenizers(tok: Any, name: str) -> Tokenizer:
     if eod is None:
         raise MorphcptError(f"tokenizer {name}: no end-of-document token (<eos>, </s> or <|endoftext|>)")
 
+    # A document that contains the text "<eos>" must not get an end-of-document token in its middle.
+    tok.encode_special_tokens = True
+
     def encode_batch(texts: list[str]) -> list[list[int]]:
         return [enc.ids for enc in tok.encode_batch(texts, add_special_tokens=False)]
 
