@@ -154,9 +154,12 @@ def test_killed_task_leaves_nothing_complete_and_rerun_is_identical(workspace: P
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     run = [sys.executable, "-m", "morphcpt"]
     subprocess.run([*run, "split", "-e", "experiment.yaml"], cwd=big, check=True, env=env, capture_output=True)
-    proc = subprocess.Popen(
-        [*run, "preprocess", "-e", "experiment.yaml", "--variant", "patok", "--chunk", "1"], cwd=big, env=env
-    )
+
+    def preprocess_chunk_1(cwd: Path) -> None:
+        subprocess.run(preprocess, cwd=cwd, check=True, env=env, capture_output=True)
+
+    preprocess = [*run, "preprocess", "-e", "experiment.yaml", "--variant", "patok", "--chunk", "1"]
+    proc = subprocess.Popen(preprocess, cwd=big, env=env)
     out_dir = big / "data/demo/processed/patok"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not any(out_dir.glob(".chunk_0001.tmp-*.bin")):
@@ -166,23 +169,11 @@ def test_killed_task_leaves_nothing_complete_and_rerun_is_identical(workspace: P
     proc.wait()
     assert not (out_dir / "chunk_0001.done.json").exists()
     assert not (out_dir / "chunk_0001.bin").exists() and not (out_dir / "chunk_0001.idx").exists()
-    subprocess.run(
-        [*run, "preprocess", "-e", "experiment.yaml", "--variant", "patok", "--chunk", "1"],
-        cwd=big,
-        check=True,
-        env=env,
-        capture_output=True,
-    )
+    preprocess_chunk_1(big)
     killed_digest = file_sha256(out_dir / "chunk_0001.bin")
     clean = tmp_path / "clean"
     shutil.copytree(big, clean, ignore=shutil.ignore_patterns("processed"))
-    subprocess.run(
-        [*run, "preprocess", "-e", "experiment.yaml", "--variant", "patok", "--chunk", "1"],
-        cwd=clean,
-        check=True,
-        env=env,
-        capture_output=True,
-    )
+    preprocess_chunk_1(clean)
     assert file_sha256(clean / "data/demo/processed/patok/chunk_0001.bin") == killed_digest
     assert file_sha256(clean / "data/demo/processed/patok/chunk_0001.idx") == file_sha256(out_dir / "chunk_0001.idx")
 

@@ -92,12 +92,18 @@ class SplitTable:
         return out
 
 
-def build_split_table(tokenizer: Tokenizer) -> SplitTable:
-    pieces = tokenizer.token_bytes
+def _ids_by_bytes(tokenizer: Tokenizer) -> dict[bytes, int]:
+    """Each text piece's first id (special tokens decode to nothing and are never split targets)."""
     by_bytes: dict[bytes, int] = {}
-    for index, data in enumerate(pieces):
+    for index, data in enumerate(tokenizer.token_bytes):
         if data and index not in tokenizer.special_ids:
             by_bytes.setdefault(data, index)
+    return by_bytes
+
+
+def build_split_table(tokenizer: Tokenizer) -> SplitTable:
+    pieces = tokenizer.token_bytes
+    by_bytes = _ids_by_bytes(tokenizer)
     counts = np.zeros(len(pieces), dtype=np.int64)
     lefts: list[int] = []
     rights: list[int] = []
@@ -131,10 +137,6 @@ def cached_split_table(tokenizer: Tokenizer, cache_dir: Path) -> SplitTable:
     path = cache_dir / f"split_table_{tokenizer.fingerprint}.npz"
     if path.exists():
         data = np.load(path)
-        by_bytes: dict[bytes, int] = {}
-        for index, piece in enumerate(tokenizer.token_bytes):
-            if piece and index not in tokenizer.special_ids:
-                by_bytes.setdefault(piece, index)
         return SplitTable(
             data["offsets"],
             data["left"],
@@ -143,7 +145,7 @@ def cached_split_table(tokenizer: Tokenizer, cache_dir: Path) -> SplitTable:
             data["pair_tokens"],
             int(data["vocab_size"]),
             data["token_lengths"],
-            by_bytes,
+            _ids_by_bytes(tokenizer),
         )
     table = build_split_table(tokenizer)
     cache_dir.mkdir(parents=True, exist_ok=True)
