@@ -286,3 +286,78 @@ def test_download_converts_local_parquet_shards(tmp_path: Path, monkeypatch: pyt
         {"text": "Salamat po", "url": "u3"},
     ]
     assert download_corpus(exp)["skipped"] is True
+
+
+def test_data_stats_reports_every_variant_and_scores_alignment(in_workspace: Path) -> None:
+    exp = load_experiment("experiment.yaml")
+    split_corpus(Path(exp.data.corpus), Path(exp.data.chunks_dir), 4)
+    for variant in VARIANTS:
+        for chunk in range(1, 5):
+            preprocess_chunk(exp, variant, chunk)
+    result = subprocess.run(
+        [sys.executable, "-m", "morphcpt", "data-stats", "-e", "experiment.yaml", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    stats = json.loads(result.stdout)
+    assert stats == json.loads((in_workspace / exp.data.processed_dir / "data_stats.json").read_text())
+    rows = stats["variants"]
+    assert set(rows) == set(VARIANTS)
+    assert all(row["documents"] == 1200 for row in rows.values())
+    assert rows["vanilla"]["edits"]["realised_expansion_rate"] == 0.0
+    assert rows["stochastok"]["tokens_per_word"] > rows["vanilla"]["tokens_per_word"] > 1.0
+    # Patok cuts at morpheme boundaries with probability affix_awareness, so it must recall more of them.
+    assert rows["patok"]["morphology"]["boundary_recall"] > rows["vanilla"]["morphology"]["boundary_recall"]
+    assert all(0.0 <= row["morphology"]["boundary_f1"] <= 1.0 for row in rows.values())
+
+
+def test_alignment_metrics_on_a_hand_made_segmentation(tmp_path: Path) -> None:
+    from morphcpt.data.stats import AnnotatedWord, load_annotated_words, token_boundaries
+
+    words = load_annotated_words()
+    assert len(words) >= 100
+    assert AnnotatedWord("kumain", "kain", ("k", "um", "ain"), ("infix:um",)).boundaries == {1, 3}
+    bad = tmp_path / "words.tsv"
+    bad.write_text("word\troot\tmorphemes\taffixes\nkumain\tkain\tk+um+ai\tinfix:um\n")
+    with pytest.raises(MorphcptError, match=r"words.tsv:2: morphemes 'k\+um\+ai' do not spell 'kumain'"):
+        load_annotated_words(bad)
+
+    class _Bytes:
+        token_bytes: ClassVar[list[bytes]] = [b" ", b"k", b"um", b"ain", b" kum"]
+
+    assert token_boundaries(_Bytes(), np.asarray([0, 1, 2, 3]), skip=1) == {1, 3}  # type: ignore[arg-type]
+    assert token_boundaries(_Bytes(), np.asarray([4, 3]), skip=1) == {3}  # type: ignore[arg-type]
+
+
+def test_sentencepiece_model_through_all_variants(workspace: Path, tmp_path: Path) -> None:
+    """A SentencePiece .model (as Gemma ships) trained here; edits must keep every document's text."""
+    import sentencepiece as spm
+
+    spm.SentencePieceTrainer.train(
+        input=_plain_text(workspace, tmp_path),
+        model_prefix=str(tmp_path / "sp"),
+        vocab_size=600,
+        byte_fallback=True,
+        model_type="bpe",
+        minloglevel=2,
+    )
+    tokenizer = load_tokenizer(str(tmp_path / "sp.model"))
+    processor_inputs = texts_of(workspace / "corpus.jsonl")[:200]
+    table = build_split_table(tokenizer)
+    encoded = [np.asarray(ids, dtype=np.int64) for ids in tokenizer.encode_batch(processor_inputs)]
+    rng = np.random.default_rng(3)
+    for processor in (Stochastok(table, 0.3), Patok(table, tokenizer.token_bytes, PatokVariant(processor="patok"))):
+        edited, counts = processor.process_batch(encoded, rng)
+        assert counts.output_tokens > counts.input_tokens
+        # The model adds a dummy-prefix space (SentencePiece's default; Gemma 3's tokenizer has none), which
+        # SentencePiece's own decode drops only when the first piece still carries it: compare bytes instead.
+        # (It also NFKC-normalizes, "…" -> "...": the reference is the canonical encoding's bytes.)
+        assert [tokenizer.decode_bytes(e) for e in edited] == [tokenizer.decode_bytes(e) for e in encoded]
+        assert all(tokenizer.decode_bytes(e).startswith(b" ") for e in edited)
+
+
+def _plain_text(workspace: Path, tmp_path: Path) -> str:
+    path = tmp_path / "corpus.txt"
+    path.write_text("\n".join(texts_of(workspace / "corpus.jsonl")), encoding="utf-8")
+    return str(path)

@@ -153,5 +153,42 @@ def merge(experiment: str, variant: str) -> None:
     click.echo(f"{variant}: merged {result['documents']} documents, {result['tokens']} tokens")
 
 
+@cli.command("data-stats")
+@experiment_option
+@click.option("--samples", default=5, show_default=True, help="draws per word for the random variants")
+@click.option("--json", "as_json", is_flag=True, help="print the statistics as JSON")
+def data_stats_command(experiment: str, samples: int, as_json: bool) -> None:
+    """Docs, tokens, tokens per word, realised expansion and morpheme alignment for each variant."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from morphcpt.data.stats import STATS_FILE, data_stats
+
+    exp = _experiment(experiment)
+    stats = data_stats(exp, samples=samples)
+    if as_json:
+        click.echo(json.dumps(stats, indent=2))
+        return
+    table = Table(title=f"data statistics ({stats['corpus_words']} words; {Path(exp.data.processed_dir) / STATS_FILE})")
+    for column in ("variant", "docs", "tokens", "tokens/word", "expansion", "boundary P", "R", "F1", "MorphScore"):
+        table.add_column(column, justify="left" if column == "variant" else "right")
+    for name, row in stats["variants"].items():
+        m = row["morphology"]
+        table.add_row(
+            name,
+            str(row["documents"]),
+            str(row["tokens"]),
+            f"{row['tokens_per_word']:.3f}",
+            f"{row['edits']['realised_expansion_rate']:.3f}",
+            f"{m['boundary_precision']:.3f}",
+            f"{m['boundary_recall']:.3f}",
+            f"{m['boundary_f1']:.3f}",
+            f"{m['morphscore']:.3f}",
+        )
+    Console(width=140).print(table)
+
+
 def main() -> None:
     cli(prog_name="morphcpt")

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from morphcpt.config import REPO_ROOT
+from morphcpt.data.ragged import gather_rows, row_lengths
 
 AFFIXES_FILE = REPO_ROOT / "data" / "linguistic" / "affixes.yaml"
 VOWELS = frozenset("aeiou")
@@ -111,13 +113,73 @@ def segment_word(word: str) -> Segmentation:
     return Segmentation(tuple(sorted(boundaries)), tuple(sorted(affixes)))
 
 
-def document_morphology(data: bytes) -> tuple[list[int], list[tuple[int, int]]]:
-    """Byte offsets of morpheme boundaries and affix spans in a UTF-8 document."""
-    boundaries: list[int] = []
-    affixes: list[tuple[int, int]] = []
-    for match in WORD.finditer(data):
-        start = match.start()
-        seg = segment_word(match.group().decode("ascii"))
-        boundaries.extend(start + b for b in seg.boundaries)
-        affixes.extend((start + a, start + b) for a, b in seg.affixes)
-    return boundaries, affixes
+@dataclass(frozen=True)
+class TextMorphology:
+    """Sorted byte offsets of morpheme boundaries, and (start, end) byte spans of affixes, in one text."""
+
+    boundaries: np.ndarray
+    affix_starts: np.ndarray
+    affix_ends: np.ndarray
+
+
+_LETTER = np.zeros(256, dtype=bool)
+_LETTER[[*range(ord("A"), ord("Z") + 1), *range(ord("a"), ord("z") + 1)]] = True
+
+
+def _gather(word_index: np.ndarray, offsets: np.ndarray, values: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """For each word occurrence, its word's values shifted by the occurrence's start offset."""
+    return np.repeat(base, row_lengths(word_index, offsets)) + gather_rows(word_index, offsets, values)
+
+
+class MorphologyIndex:
+    """Segmentations of every distinct word seen so far, as CSR arrays, so that a text's morphology costs
+    one dict lookup per distinct word and vectorized gathers for the rest."""
+
+    def __init__(self) -> None:
+        self._ids: dict[bytes, int] = {}
+        self._b_offsets = np.zeros(1, dtype=np.int64)
+        self._b_values = np.zeros(0, dtype=np.int64)
+        self._a_offsets = np.zeros(1, dtype=np.int64)
+        self._a_values = np.zeros((0, 2), dtype=np.int64)
+
+    def _add(self, words: list[bytes]) -> None:
+        segments = [segment_word(w.decode("ascii")) for w in words]
+        for w in words:
+            self._ids[w] = len(self._ids)
+        b_counts = np.fromiter((len(s.boundaries) for s in segments), dtype=np.int64, count=len(segments))
+        a_counts = np.fromiter((len(s.affixes) for s in segments), dtype=np.int64, count=len(segments))
+        self._b_offsets = np.concatenate((self._b_offsets, self._b_offsets[-1] + np.cumsum(b_counts)))
+        self._a_offsets = np.concatenate((self._a_offsets, self._a_offsets[-1] + np.cumsum(a_counts)))
+        b_new = np.fromiter((b for s in segments for b in s.boundaries), dtype=np.int64, count=int(b_counts.sum()))
+        a_new = np.fromiter(
+            (x for s in segments for span in s.affixes for x in span), dtype=np.int64, count=2 * int(a_counts.sum())
+        )
+        self._b_values = np.concatenate((self._b_values, b_new))
+        self._a_values = np.concatenate((self._a_values, a_new.reshape(-1, 2)))
+
+    def analyse(self, data: bytes) -> TextMorphology:
+        letters = _LETTER[np.frombuffer(data, dtype=np.uint8)]
+        edges = np.diff(letters.astype(np.int8), prepend=np.int8(0), append=np.int8(0))
+        starts = np.flatnonzero(edges == 1)
+        words = np.asarray(WORD.findall(data), dtype=bytes)  # the same maximal letter runs, in the same order
+        if not len(words):
+            empty = np.zeros(0, dtype=np.int64)
+            return TextMorphology(empty, empty, empty)
+        distinct, occurrence = np.unique(words, return_inverse=True)
+        distinct_words = distinct.tolist()
+        ids = self._ids
+        new = [w for w in distinct_words if w not in ids]
+        if new:
+            self._add(new)
+        word_ids = np.fromiter((ids[w] for w in distinct_words), dtype=np.int64, count=len(distinct_words))
+        occurrence = word_ids[occurrence]
+        return TextMorphology(
+            _gather(occurrence, self._b_offsets, self._b_values, starts),
+            _gather(occurrence, self._a_offsets, self._a_values[:, 0], starts),
+            _gather(occurrence, self._a_offsets, self._a_values[:, 1], starts),
+        )
+
+
+def text_morphology(data: bytes) -> TextMorphology:
+    """Morphology of every word in a UTF-8 text (boundaries sorted, since words and their cuts are)."""
+    return MorphologyIndex().analyse(data)

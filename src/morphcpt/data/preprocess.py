@@ -72,6 +72,8 @@ def preprocess_chunk(
         "tokenizer_fingerprint": tokenizer.fingerprint,
         "strict": strict,
         "max_document_bytes": max_document_bytes,
+        # Random draws are made per batch, so the batch size is part of what determines the output.
+        "batch_size": experiment.data.batch_size,
     }
     done = read_valid_marker(prefix, [bin_path, idx_path, rejects_path], parameters)
     if done is not None:
@@ -88,11 +90,11 @@ def preprocess_chunk(
         batch: list[Record] = []
 
         def flush() -> Iterator[np.ndarray]:
-            encoded = tokenizer.encode_batch([r.text for r in batch])
-            for ids in encoded:
-                edited, counts = processor(np.asarray(ids, dtype=np.int64), rng)
-                edits.add(counts)
-                yield np.append(edited, tokenizer.eod_id)
+            encoded = [np.asarray(ids, dtype=np.int64) for ids in tokenizer.encode_batch([r.text for r in batch])]
+            edited, counts = processor.process_batch(encoded, rng)
+            edits.add(counts)
+            for ids in edited:
+                yield np.append(ids, tokenizer.eod_id)
             batch.clear()
 
         for item in read_records(chunk_path, experiment.data.text_key, max_document_bytes):

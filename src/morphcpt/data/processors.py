@@ -19,15 +19,17 @@ Edits change segmentation, never content: the output's token bytes concatenate t
 from __future__ import annotations
 
 import hashlib
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from itertools import pairwise
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
 from morphcpt.config import PatokVariant, StochastokVariant, VanillaVariant
-from morphcpt.data.morphology import document_morphology
+from morphcpt.data.morphology import MorphologyIndex
+from morphcpt.data.ragged import gather_rows
 from morphcpt.data.tokenizer import Tokenizer
 
 IntArray = np.ndarray
@@ -48,10 +50,6 @@ class EditCounts:
     def as_dict(self) -> dict[str, float]:
         rate = self.expansions / self.input_tokens if self.input_tokens else 0.0
         return {**self.__dict__, "realised_expansion_rate": round(rate, 6)}
-
-
-class Processor(Protocol):
-    def __call__(self, ids: IntArray, rng: np.random.Generator) -> tuple[IntArray, EditCounts]: ...
 
 
 @dataclass(frozen=True)
@@ -75,10 +73,14 @@ class SplitTable:
         found = (len(self.pair_keys) > 0) & (self.pair_keys[pos] == keys) & (left >= 0) & (right >= 0)
         return np.where(found, self.pair_tokens[pos], -1)
 
+    @cached_property
+    def longest(self) -> int:
+        return int(self.token_lengths.max())
+
     def ids_for_bytes(self, data: bytes) -> list[int]:
         """Greedy longest-match ids for a byte string (used only for pieces cut at morpheme boundaries)."""
         out: list[int] = []
-        longest = int(self.token_lengths.max())
+        longest = self.longest
         i = 0
         while i < len(data):
             for length in range(min(longest, len(data) - i), 0, -1):
@@ -166,124 +168,193 @@ def cached_split_table(tokenizer: Tokenizer, cache_dir: Path) -> SplitTable:
 
 def _expand_once(
     ids: IntArray, attempt: IntArray, table: SplitTable, rng: np.random.Generator
-) -> tuple[IntArray, IntArray]:
-    """Split the attempted tokens that can be split; returns new ids and a mask of tokens made by splits."""
+) -> tuple[IntArray, IntArray, IntArray]:
+    """Split the attempted tokens that can be split: new ids, a mask of tokens made by splits, and for each
+    new token the index of the token it came from."""
     counts = table.offsets[ids + 1] - table.offsets[ids]
     chosen = attempt & (counts > 0)
     if not chosen.any():
-        return ids, np.zeros(len(ids), dtype=bool)
+        return ids, np.zeros(len(ids), dtype=bool), np.arange(len(ids))
     where = np.flatnonzero(chosen)
     rows = table.offsets[ids[where]] + (rng.random(len(where)) * counts[where]).astype(np.int64)
     widths = np.where(chosen, 2, 1)
-    out = np.repeat(ids, widths)
+    source = np.repeat(np.arange(len(ids)), widths)
+    out = ids[source]
     starts = np.cumsum(widths) - widths
     out[starts[where]] = table.left[rows]
     out[starts[where] + 1] = table.right[rows]
     fresh = np.zeros(len(out), dtype=bool)
     fresh[starts[where]] = True
     fresh[starts[where] + 1] = True
-    return out, fresh
+    return out, fresh, source
 
 
 def stochastok_expand(
     ids: IntArray, rate: float, table: SplitTable, rng: np.random.Generator, eligible: IntArray | None = None
-) -> tuple[IntArray, int]:
+) -> tuple[IntArray, int, IntArray]:
+    """Expanded ids, the number of splits, and for each output token the index of its input token."""
     if rate <= 0 or len(ids) == 0:
-        return ids, 0
+        return ids, 0, np.arange(len(ids))
     attempt = rng.random(len(ids)) < rate
     if eligible is not None:
         attempt &= eligible
     before = len(ids)
-    ids, fresh = _expand_once(ids, attempt, table, rng)
+    ids, fresh, first = _expand_once(ids, attempt, table, rng)
     # Halves of a split are attempted once more, so a token may be split twice (into three pieces).
-    ids, _ = _expand_once(ids, fresh & (rng.random(len(ids)) < rate), table, rng)
-    return ids, len(ids) - before
+    ids, _, second = _expand_once(ids, fresh & (rng.random(len(ids)) < rate), table, rng)
+    return ids, len(ids) - before, first[second]
 
 
-@dataclass(frozen=True)
-class Vanilla:
+def _concatenate(documents: list[IntArray]) -> tuple[IntArray, IntArray]:
+    """All documents' ids in one array, and the document index of each token."""
+    lengths = np.fromiter((len(d) for d in documents), dtype=np.int64, count=len(documents))
+    ids = np.concatenate(documents).astype(np.int64) if documents else np.zeros(0, dtype=np.int64)
+    return ids, np.repeat(np.arange(len(documents)), lengths)
+
+
+def _separate(ids: IntArray, owner: IntArray, documents: int) -> list[IntArray]:
+    edges = [0, *np.searchsorted(owner, np.arange(1, documents)).tolist(), len(ids)]
+    return [ids[a:b] for a, b in pairwise(edges)]
+
+
+class Processor(ABC):
+    """A batch of documents' canonical ids in, edited ids out. Whole batches are processed at once (the
+    per-document numpy overhead would otherwise dominate); tokens never move between documents."""
+
+    @abstractmethod
+    def process_batch(
+        self, documents: list[IntArray], rng: np.random.Generator
+    ) -> tuple[list[IntArray], EditCounts]: ...
+
     def __call__(self, ids: IntArray, rng: np.random.Generator) -> tuple[IntArray, EditCounts]:
-        return ids, EditCounts(len(ids), len(ids))
+        out, counts = self.process_batch([ids], rng)
+        return out[0], counts
+
+
+class Vanilla(Processor):
+    def process_batch(self, documents: list[IntArray], rng: np.random.Generator) -> tuple[list[IntArray], EditCounts]:
+        tokens = sum(len(d) for d in documents)
+        return documents, EditCounts(tokens, tokens)
 
 
 @dataclass(frozen=True)
-class Stochastok:
+class Stochastok(Processor):
     table: SplitTable
     expand_prop: float
 
-    def __call__(self, ids: IntArray, rng: np.random.Generator) -> tuple[IntArray, EditCounts]:
-        out, splits = stochastok_expand(ids, self.expand_prop, self.table, rng)
-        return out, EditCounts(len(ids), len(out), expansions=splits)
+    def process_batch(self, documents: list[IntArray], rng: np.random.Generator) -> tuple[list[IntArray], EditCounts]:
+        ids, owner = _concatenate(documents)
+        out, splits, source = stochastok_expand(ids, self.expand_prop, self.table, rng)
+        return _separate(out, owner[source], len(documents)), EditCounts(len(ids), len(out), expansions=splits)
 
 
-@dataclass(frozen=True)
-class Patok:
+@dataclass(frozen=True, eq=False)  # hashed by identity, for the cut cache
+class Patok(Processor):
     table: SplitTable
     token_bytes: list[bytes]
     config: PatokVariant
+    morphology: MorphologyIndex = field(default_factory=MorphologyIndex, repr=False)
+
+    @cached_property
+    def flat_bytes(self) -> tuple[np.ndarray, np.ndarray]:
+        """All token bytes in one buffer and each token's start in it, to join token bytes without Python."""
+        buffer = np.frombuffer(b"".join(self.token_bytes), dtype=np.uint8)
+        starts = np.cumsum(self.table.token_lengths) - self.table.token_lengths
+        return buffer, starts
+
+    def join_bytes(self, ids: IntArray) -> bytes:
+        buffer, starts = self.flat_bytes
+        lengths = self.table.token_lengths[ids]
+        offsets = np.cumsum(lengths) - lengths
+        positions = np.repeat(starts[ids] - offsets, lengths) + np.arange(int(lengths.sum()))
+        return buffer[positions].tobytes()
+
+    def _starts(self, ids: IntArray) -> IntArray:
+        lengths = self.table.token_lengths[ids]
+        return np.cumsum(lengths) - lengths
+
+    @lru_cache(maxsize=1 << 16)  # noqa: B019 - one Patok per task; the cache lives as long as it does
+    def _cut(self, token: int, mask: int) -> tuple[int, ...]:
+        """The token's bytes cut at every offset set in `mask`, each piece greedily re-encoded."""
+        data = self.token_bytes[token]
+        edges = [0, *(c for c in range(1, len(data)) if mask >> c & 1), len(data)]
+        return tuple(t for a, b in pairwise(edges) for t in self.table.ids_for_bytes(data[a:b]))
 
     def _split_at_boundaries(
-        self, ids: IntArray, starts: IntArray, boundaries: IntArray, rng: np.random.Generator
-    ) -> tuple[IntArray, int]:
+        self, ids: IntArray, boundaries: IntArray, rng: np.random.Generator
+    ) -> tuple[IntArray, IntArray, int]:
+        starts = self._starts(ids)
         ends = starts + self.table.token_lengths[ids]
         # The token holding boundary b is the first whose end passes b; it straddles b if it starts before b.
         holder = np.searchsorted(ends, boundaries, side="right")
-        in_range = holder < len(ids)
-        holder, cut_at = holder[in_range], boundaries[in_range]
-        hits = np.unique(holder[starts[holder] < cut_at])
-        if len(hits) == 0:
-            return ids, 0
-        pieces: list[IntArray] = []
-        previous = 0
-        splits = 0
-        for token_index in hits:
-            if rng.random() >= self.config.affix_awareness:
-                continue
-            start, end = int(starts[token_index]), int(ends[token_index])
-            cuts = boundaries[(boundaries > start) & (boundaries < end)] - start
-            data = self.token_bytes[int(ids[token_index])]
-            edges = [0, *map(int, cuts), len(data)]
-            new_ids = [t for a, b in pairwise(edges) for t in self.table.ids_for_bytes(data[a:b])]
-            pieces.append(ids[previous:token_index])
-            pieces.append(np.asarray(new_ids, dtype=ids.dtype))
-            previous = token_index + 1
-            splits += 1
-        pieces.append(ids[previous:])
-        return np.concatenate(pieces), splits
+        inside = holder < len(ids)
+        holder, cut_at = holder[inside], boundaries[inside]
+        straddles = starts[holder] < cut_at
+        holder, cut_at = holder[straddles], cut_at[straddles]
+        hits, first = np.unique(holder, return_index=True)
+        keep = rng.random(len(hits)) < self.config.affix_awareness
+        if not keep.any():
+            return ids, np.arange(len(ids)), 0
+        # A hit is (token, set of cut offsets as a bitmask); distinct hits are few, so each is cut once.
+        # Cuts past byte 62 of a token cannot be in the mask; such tokens (long symbol runs) are left whole.
+        relative = cut_at - starts[holder]
+        bits = np.where(relative < 63, np.left_shift(1, np.minimum(relative, 62)), 0)
+        masks = np.bitwise_or.reduceat(bits, first)
+        keep &= masks != 0
+        if not keep.any():
+            return ids, np.arange(len(ids)), 0
+        rows, inverse = np.unique(np.stack((ids[hits[keep]], masks[keep]), axis=1), axis=0, return_inverse=True)
+        pieces = [self._cut(t, m) for t, m in rows.tolist()]
+        counts = np.fromiter((len(p) for p in pieces), dtype=np.int64, count=len(pieces))
+        offsets = np.concatenate(([0], np.cumsum(counts)))
+        values = np.fromiter((t for p in pieces for t in p), dtype=np.int64, count=int(offsets[-1]))
+        inverse = inverse.reshape(-1)
+        widths = np.ones(len(ids), dtype=np.int64)
+        widths[hits[keep]] = counts[inverse]
+        source = np.repeat(np.arange(len(ids)), widths)
+        out = ids[source]
+        replaced = np.zeros(len(ids), dtype=bool)
+        replaced[hits[keep]] = True
+        out[replaced[source]] = gather_rows(inverse, offsets, values)
+        return out, source, int(keep.sum())
 
     def _contract(
-        self, ids: IntArray, starts: IntArray, boundaries: IntArray, rng: np.random.Generator
-    ) -> tuple[IntArray, int]:
+        self, ids: IntArray, owner: IntArray, boundaries: IntArray, rng: np.random.Generator
+    ) -> tuple[IntArray, IntArray, int]:
         n = len(ids)
         if n < 2:
-            return ids, 0
+            return ids, np.arange(n), 0
         sizes = np.asarray(self.config.num_toks_to_cont)
         window = sizes[rng.choice(len(sizes), size=n, p=np.asarray(self.config.contract_prob))]
         start_here = rng.random(n) < self.config.contract_prop
         ignore_boundaries = rng.random(n) >= self.config.affix_awareness
-        merged = ids.astype(np.int64)
-        valid = np.ones(n, dtype=bool)
         result = np.full(n, -1, dtype=np.int64)
+        # Grow each window one token at a time, looking up only the windows still alive (few after round one).
+        alive = np.flatnonzero(start_here)
+        merged = ids[alive]
         for k in range(1, int(sizes.max())):
-            nxt = np.full(n, -1, dtype=np.int64)
-            if k < n:
-                nxt[: n - k] = ids[k:]
-            merged = self.table.merge(np.where(valid, merged, -1), nxt)
-            valid = merged >= 0
-            done_now = window == k + 1
-            result[done_now] = merged[done_now]
+            inside = alive + k < n
+            alive, merged = alive[inside], merged[inside]
+            merged = self.table.merge(merged, ids[alive + k])
+            found = merged >= 0
+            alive, merged = alive[found], merged[found]
+            done_now = window[alive] == k + 1
+            result[alive[done_now]] = merged[done_now]
+            alive, merged = alive[~done_now], merged[~done_now]
+        last = np.minimum(np.arange(n) + window - 1, n - 1)
         cumulative = np.concatenate(([0], np.cumsum(self.table.token_lengths[ids])))
-        window_end = cumulative[np.minimum(np.arange(n) + window, n)]
-        crossing = np.searchsorted(boundaries, window_end, side="left") - np.searchsorted(
+        starts = cumulative[:-1]
+        crossing = np.searchsorted(boundaries, cumulative[last + 1], side="left") - np.searchsorted(
             boundaries, starts, side="right"
         )
-        candidate = start_here & (result >= 0) & ((crossing == 0) | ignore_boundaries)
+        same_document = owner[last] == owner
+        candidate = start_here & (result >= 0) & same_document & ((crossing == 0) | ignore_boundaries)
         # Accept non-overlapping windows left to right; only the (few) candidates are visited in Python.
         drop = np.zeros(n, dtype=bool)
         replaced = ids.copy()
         next_free = 0
         contractions = 0
-        for i in np.flatnonzero(candidate):
+        for i in np.flatnonzero(candidate).tolist():
             if i < next_free:
                 continue
             width = int(window[i])
@@ -291,30 +362,28 @@ class Patok:
             drop[i + 1 : i + width] = True
             next_free = i + width
             contractions += 1
-        return replaced[~drop], contractions
+        kept = np.flatnonzero(~drop)
+        return replaced[kept], kept, contractions
 
-    def __call__(self, ids: IntArray, rng: np.random.Generator) -> tuple[IntArray, EditCounts]:
+    def process_batch(self, documents: list[IntArray], rng: np.random.Generator) -> tuple[list[IntArray], EditCounts]:
+        ids, owner = _concatenate(documents)
         counts = EditCounts(input_tokens=len(ids))
-        data = b"".join(self.token_bytes[int(t)] for t in ids)
-        boundary_list, affix_spans = document_morphology(data)
-        boundaries = np.asarray(sorted(set(boundary_list)), dtype=np.int64)
-
-        def token_starts(current: IntArray) -> IntArray:
-            lengths = self.table.token_lengths[current]
-            return np.cumsum(lengths) - lengths
-
-        out, counts.boundary_splits = self._split_at_boundaries(ids, token_starts(ids), boundaries, rng)
-        out, counts.contractions = self._contract(out, token_starts(out), boundaries, rng)
-        starts = token_starts(out)
+        # Documents are joined for the analysis only; no window may cross from one into the next.
+        morphology = self.morphology.analyse(self.join_bytes(ids))
+        out, source, counts.boundary_splits = self._split_at_boundaries(ids, morphology.boundaries, rng)
+        owner = owner[source]
+        out, source, counts.contractions = self._contract(out, owner, morphology.boundaries, rng)
+        owner = owner[source]
+        starts = self._starts(out)
         ends = starts + self.table.token_lengths[out]
-        if affix_spans:
-            span_keys = np.asarray([a * (1 << 32) + b for a, b in affix_spans], dtype=np.int64)
-            is_affix = np.isin(starts * (1 << 32) + ends, span_keys)
-        else:
-            is_affix = np.zeros(len(out), dtype=bool)
-        out, counts.expansions = stochastok_expand(out, self.config.expand_prop, self.table, rng, ~is_affix)
+        # Affix spans come sorted (words in order, spans in order inside a word): a binary search finds them.
+        span_keys = morphology.affix_starts * (1 << 32) + morphology.affix_ends
+        token_keys = starts * (1 << 32) + ends
+        position = np.minimum(np.searchsorted(span_keys, token_keys), max(len(span_keys) - 1, 0))
+        is_affix = span_keys[position] == token_keys if len(span_keys) else np.zeros(len(out), dtype=bool)
+        out, counts.expansions, source = stochastok_expand(out, self.config.expand_prop, self.table, rng, ~is_affix)
         counts.output_tokens = len(out)
-        return out, counts
+        return _separate(out, owner[source], len(documents)), counts
 
 
 def make_processor(
