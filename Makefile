@@ -7,7 +7,7 @@ PY_DIRS := $(wildcard src tests scripts training bench)
 SLURM_DIR ?= $(CURDIR)/.slurm
 EXTRAS ?= data,train,eval,dev
 
-.PHONY: venv system-deps test lint format demo demo-render slurm-up slurm-down clean-jobs
+.PHONY: venv system-deps test lint format demo demo-render slurm-up slurm-down clean-jobs nemo-venv nemo-check
 
 venv: $(VENV)/.installed
 
@@ -31,6 +31,25 @@ format: venv
 # pytest starts (and stops) its own local Slurm cluster; see tests/conftest.py.
 test: system-deps venv lint
 	$(VENV)/bin/pytest
+	$(MAKE) nemo-check
+
+# NeMo 2 (nemo-toolkit[llm], ~3 GB) in its own env: builds and checks the gemma3_1b recipe on CPU.
+# The env is kept between runs (and pip's cache makes a rebuild cheaper).
+NEMO_VENV ?= .venv-nemo
+nemo-venv: $(NEMO_VENV)/.installed
+
+$(NEMO_VENV)/.installed: constraints-nemo.txt pyproject.toml
+	$(PYTHON) -m venv $(NEMO_VENV)
+	$(NEMO_VENV)/bin/pip install --quiet --disable-pip-version-check -c constraints-nemo.txt torch
+	$(NEMO_VENV)/bin/pip install --quiet --disable-pip-version-check -c constraints-nemo.txt \
+	  'nemo-toolkit[llm]' nemo_run leptonai pyarrow
+	$(NEMO_VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(NEMO_VENV)/bin/pip install --quiet --disable-pip-version-check -c constraints-nemo.txt \
+	  click jinja2 'pydantic>=2.6' pyyaml rich submitit pyahocorasick wordfreq pytest hypothesis
+	touch $@
+
+nemo-check: nemo-venv
+	MORPHCPT_REQUIRE_NEMO=1 $(NEMO_VENV)/bin/pytest -p no:cacheprovider tests/test_nemo_recipe.py
 
 # Until the end-to-end demo lands, the demo renders the experiment's jobs for every shipped profile
 # and checks this machine's setup for the local profiles.

@@ -190,5 +190,80 @@ def data_stats_command(experiment: str, samples: int, as_json: bool) -> None:
     Console(width=140).print(table)
 
 
+def _plans(exp, run: str | None, **overrides):  # type: ignore[no-untyped-def]
+    from morphcpt.training.plan import plan_for_run
+
+    return [plan_for_run(exp, name, **overrides) for name in ([run] if run else list(exp.runs))]
+
+
+def print_plans(plans) -> None:  # type: ignore[no-untyped-def]
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="training plan")
+    table.add_column("setting")
+    for plan in plans:
+        table.add_column(plan.run)
+    for index, (name, _) in enumerate(plans[0].table_rows()):
+        table.add_row(name, *(plan.table_rows()[index][1] for plan in plans))
+    Console(width=200).print(table)
+
+
+@cli.command()
+@experiment_option
+@click.option("--run", help="one run of the experiment [default: all runs, for --dry-run]")
+@click.option("--max-steps", type=int, help="override training.max_steps")
+@click.option("--time-budget", type=float, help="stop with a checkpoint after this many seconds")
+@click.option("--dry-run", is_flag=True, help="print the resolved settings (and the NeMo recipe when NeMo is here)")
+def train(experiment: str, run: str | None, max_steps: int | None, time_budget: float | None, dry_run: bool) -> None:
+    """Continued pretraining of one run: exit 0 at the target step, 3 at the time budget (resubmit to resume)."""
+    from morphcpt.training.plan import deadline_from_environment
+
+    exp = _experiment(experiment)
+    plans = _plans(exp, run, max_steps=max_steps)
+    if dry_run:
+        print_plans(plans)
+        if exp.training.backend == "nemo":
+            from morphcpt.training.nemo_recipe import describe_recipes
+
+            click.echo(describe_recipes(exp, plans))
+        return
+    if run is None:
+        raise click.UsageError("--run is required unless --dry-run")
+    deadline = deadline_from_environment(exp.training.time_budget_margin_seconds, time_budget)
+    if exp.training.backend == "cpu":
+        from morphcpt.training.cpu_trainer import train_cpu
+
+        result = train_cpu(exp, plans[0], deadline)
+    else:
+        from morphcpt.training.nemo_recipe import train_nemo
+
+        result = train_nemo(exp, plans[0], deadline)
+    resumed = f", resumed from step {result.resumed_from}" if result.resumed_from is not None else ""
+    click.echo(f"{run}: step {result.step}, loss {result.loss}{resumed}, exit status {result.status}")
+    raise SystemExit(result.status)
+
+
+@cli.command()
+@experiment_option
+@click.option("--run", required=True)
+def export(experiment: str, run: str) -> None:
+    """Write the run's final checkpoint as a Hugging Face model in models_dir/<run>."""
+    from morphcpt.training.export import export_run
+
+    exp = _experiment(experiment)
+    result = export_run(exp, _plans(exp, run)[0])
+    click.echo(f"{run}: {'already exported' if result['skipped'] else 'exported'} to {_plans(exp, run)[0].model_dir}")
+
+
+@cli.command("import-model")
+@experiment_option
+def import_model(experiment: str) -> None:
+    """One-time conversion of training.pretrained (HF) into a NeMo checkpoint (NeMo backend only)."""
+    from morphcpt.training.nemo_recipe import import_pretrained
+
+    click.echo(import_pretrained(_experiment(experiment)))
+
+
 def main() -> None:
     cli(prog_name="morphcpt")
