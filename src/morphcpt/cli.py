@@ -265,5 +265,68 @@ def import_model(experiment: str) -> None:
     click.echo(import_pretrained(_experiment(experiment)))
 
 
+@cli.command()
+@experiment_option
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="[default: evaluation.benchmarks_dir]")
+@click.option("--count", type=int, help="items per suite [default: evaluation.items_per_suite]")
+def benchmarks(experiment: str, out_dir: Path | None, count: int | None) -> None:
+    """Generate the PACUTE-style suites and hierarchical levels 0-5 (deterministic by the experiment seed)."""
+    from morphcpt.evaluation.generate import write_benchmarks
+
+    exp = _experiment(experiment)
+    out = out_dir or Path(exp.evaluation.benchmarks_dir)
+    written = write_benchmarks(out, list(exp.evaluation.benchmarks), count or exp.evaluation.items_per_suite, exp.seed)
+    click.echo(f"wrote {sum(written.values())} items in {len(written)} files under {out}")
+
+
+@cli.command()
+@experiment_option
+@click.option("--models", "models", multiple=True, help="model dirs or hub ids [default: the runs' exported models]")
+@click.option("--benchmarks", "benchmark_names", multiple=True, help="pacute and/or hierarchical")
+@click.option("--eval-mode", type=click.Choice(["mcq", "gen", "both"]), help="[default: evaluation.eval_mode]")
+@click.option("--lang", "langs", multiple=True, type=click.Choice(["en", "tl"]), help="prompt language(s) [en]")
+@click.option("--device", default="auto", show_default=True)
+def evaluate(
+    experiment: str,
+    models: tuple[str, ...],
+    benchmark_names: tuple[str, ...],
+    eval_mode: str | None,
+    langs: tuple[str, ...],
+    device: str,
+) -> None:
+    """Score models on the benchmarks; resumable; results in evaluation.results_dir/<model>/."""
+    from morphcpt.evaluation.run import evaluate_models
+
+    exp = _experiment(experiment)
+    ev = exp.evaluation
+    chosen = list(models) or [str(Path(exp.training.models_dir) / run) for run in exp.runs]
+    if not models and ev.base_model:
+        chosen.insert(0, ev.base_model)
+    summaries = evaluate_models(
+        chosen,
+        list(benchmark_names or ev.benchmarks),
+        eval_mode or ev.eval_mode,
+        Path(ev.benchmarks_dir),
+        Path(ev.results_dir),
+        list(langs or ["en"]),
+        device,
+    )
+    for path in summaries:
+        click.echo(f"summary: {path}")
+
+
+@cli.command()
+@click.option("--results-dir", type=click.Path(path_type=Path), required=True)
+@click.option("--reference", help="model the others are compared with [default: base model, else baseline]")
+@click.option("--data-stats", type=click.Path(path_type=Path), help="data_stats.json of the data stage")
+def analyze(results_dir: Path, reference: str | None, data_stats: Path | None) -> None:
+    """Tables (markdown, CSV) with Wilson intervals and PNG plots from per-item results."""
+    from morphcpt.evaluation.analysis import analyze as run_analysis
+
+    result = run_analysis(results_dir, reference, data_stats)
+    click.echo(result["table"])
+    click.echo(f"report: {result['report']} ({len(result['plots'])} plots)")
+
+
 def main() -> None:
     cli(prog_name="morphcpt")

@@ -1,0 +1,39 @@
+"""Score models on the benchmarks, independent of any experiment file.
+
+python scripts/run_evaluation.py --models models/baseline models/patok --benchmarks pacute hierarchical \
+    --eval-mode both [--benchmarks-dir data/benchmarks] [--results-dir results] [--lang en tl]
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from morphcpt.errors import MorphcptError
+from morphcpt.evaluation.run import evaluate_models
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", required=True, help="HF model directories or hub ids")
+    parser.add_argument("--benchmarks", nargs="+", default=["pacute", "hierarchical"])
+    parser.add_argument("--eval-mode", choices=["mcq", "gen", "both"], default="both")
+    parser.add_argument("--benchmarks-dir", type=Path, default=Path("data/benchmarks"))
+    parser.add_argument("--results-dir", type=Path, default=Path("results"))
+    parser.add_argument("--lang", nargs="+", choices=["en", "tl"], default=["en"])
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    try:
+        for path in evaluate_models(
+            args.models, args.benchmarks, args.eval_mode, args.benchmarks_dir, args.results_dir, args.lang, args.device
+        ):
+            print(f"summary: {path}")
+    except MorphcptError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Filipino morphology benchmarks: generation, scoring, analysis."""
