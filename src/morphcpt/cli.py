@@ -316,13 +316,24 @@ def evaluate(
 
 
 @cli.command()
-@click.option("--results-dir", type=click.Path(path_type=Path), required=True)
+@click.option("-e", "--experiment", help="take the results dir, reference and data stats from this experiment")
+@click.option("--results-dir", type=click.Path(path_type=Path), help="[default: evaluation.results_dir]")
 @click.option("--reference", help="model the others are compared with [default: base model, else baseline]")
 @click.option("--data-stats", type=click.Path(path_type=Path), help="data_stats.json of the data stage")
-def analyze(results_dir: Path, reference: str | None, data_stats: Path | None) -> None:
+def analyze(experiment: str | None, results_dir: Path | None, reference: str | None, data_stats: Path | None) -> None:
     """Tables (markdown, CSV) with Wilson intervals and PNG plots from per-item results."""
+    from morphcpt.data.stats import STATS_FILE
     from morphcpt.evaluation.analysis import analyze as run_analysis
+    from morphcpt.evaluation.scoring import model_name
 
+    if experiment:
+        exp = _experiment(experiment)
+        results_dir = results_dir or Path(exp.evaluation.results_dir)
+        if reference is None and exp.evaluation.base_model:
+            reference = model_name(exp.evaluation.base_model)
+        data_stats = data_stats or Path(exp.data.processed_dir) / STATS_FILE
+    if results_dir is None:
+        raise click.UsageError("give --results-dir or --experiment")
     result = run_analysis(results_dir, reference, data_stats)
     click.echo(result["table"])
     click.echo(f"report: {result['report']} ({len(result['plots'])} plots)")
