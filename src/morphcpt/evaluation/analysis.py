@@ -125,11 +125,24 @@ def markdown_table(cells: list[Cell], reference: str | None) -> str:
     return "\n".join(lines)
 
 
-def _plot_bars(cells: list[Cell], benchmark: str, mode: str, models: list[str], path: Path) -> bool:
+def _pyplot() -> Any:
     import matplotlib
 
-    matplotlib.use("Agg")
+    matplotlib.use("Agg")  # files only; no display on cluster nodes or CI
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, ax: Any, path: Path) -> None:
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _pyplot().close(fig)
+
+
+def _plot_bars(cells: list[Cell], benchmark: str, mode: str, models: list[str], path: Path) -> bool:
+    plt = _pyplot()
 
     chosen = [c for c in cells if c.benchmark == benchmark and c.mode == mode]
     if not chosen:
@@ -154,18 +167,12 @@ def _plot_bars(cells: list[Cell], benchmark: str, mode: str, models: list[str], 
     ax.set_ylim(0, 1)
     ax.set_ylabel(f"accuracy ({mode})")
     ax.set_title(f"{benchmark}: accuracy per {'level' if benchmark == 'hierarchical' else 'suite'} (95% Wilson)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, ax, path)
     return True
 
 
 def _plot_deltas(cells: list[Cell], reference: str, models: list[str], path: Path) -> bool:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     lookup = {(c.model, c.benchmark, c.suite, c.mode): c for c in cells}
     rows = sorted({(c.benchmark, c.suite, c.mode) for c in cells})
@@ -192,10 +199,7 @@ def _plot_deltas(cells: list[Cell], reference: str, models: list[str], path: Pat
     )
     ax.set_ylabel(f"accuracy - {reference} (points)")
     ax.set_title(f"Variant deltas against {reference}")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, ax, path)
     return True
 
 
