@@ -100,8 +100,7 @@ def test_three_variants_differ_and_decode_to_the_documents(in_workspace: Path) -
 
 
 def test_gpt_dataset_builds_over_the_merged_data(in_workspace: Path) -> None:
-    from megatron.core.datasets.blended_megatron_dataset_builder import BlendedMegatronDatasetBuilder
-    from megatron.core.datasets.gpt_dataset import GPTDataset, GPTDatasetConfig
+    from morphcpt.training.data import build_gpt_datasets
 
     exp = load_experiment("experiment.yaml")
     split_corpus(Path(exp.data.corpus), Path(exp.data.chunks_dir), 4)
@@ -109,25 +108,9 @@ def test_gpt_dataset_builds_over_the_merged_data(in_workspace: Path) -> None:
         preprocess_chunk(exp, "patok", chunk)
     merge_variant(exp, "patok")
     tokenizer = load_tokenizer(exp.data.tokenizer)
-
-    class _Tok:  # megatron only reads these attributes here
-        eod = tokenizer.eod_id
-        pad = 0
-        vocab_size = tokenizer.vocab_size
-        unique_identifiers: ClassVar[dict[str, str]] = {"name": "test"}
-
-    config = GPTDatasetConfig(
-        random_seed=1,
-        sequence_length=64,
-        blend=([str(merged_prefix(exp, "patok"))], None),
-        split="98,2,0",
-        tokenizer=_Tok(),
-        reset_position_ids=False,
-        reset_attention_mask=False,
-        eod_mask_loss=False,
-        mid_level_dataset_surplus=0.005,
+    train, valid = build_gpt_datasets(
+        merged_prefix(exp, "patok"), 64, 1, (50, 5), tokenizer.eod_id, tokenizer.vocab_size, "test"
     )
-    train, valid, _ = BlendedMegatronDatasetBuilder(GPTDataset, [50, 5, 0], lambda: True, config).build()
     sample = train[0]
     assert sample["tokens"].shape[0] == 64 and len(train) >= 50 and valid is not None
 

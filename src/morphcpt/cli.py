@@ -252,8 +252,9 @@ def export(experiment: str, run: str) -> None:
     from morphcpt.training.export import export_run
 
     exp = _experiment(experiment)
-    result = export_run(exp, _plans(exp, run)[0])
-    click.echo(f"{run}: {'already exported' if result['skipped'] else 'exported'} to {_plans(exp, run)[0].model_dir}")
+    plan = _plans(exp, run)[0]
+    result = export_run(exp, plan)
+    click.echo(f"{run}: {'already exported' if result['skipped'] else 'exported'} to {plan.model_dir}")
 
 
 @cli.command("import-model")

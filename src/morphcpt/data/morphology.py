@@ -178,8 +178,3 @@ class MorphologyIndex:
             _gather(occurrence, self._a_offsets, self._a_values[:, 0], starts),
             _gather(occurrence, self._a_offsets, self._a_values[:, 1], starts),
         )
-
-
-def text_morphology(data: bytes) -> TextMorphology:
-    """Morphology of every word in a UTF-8 text (boundaries sorted, since words and their cuts are)."""
-    return MorphologyIndex().analyse(data)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from morphcpt.config import REPO_ROOT, Experiment
+from morphcpt.data.corpus import Record, read_records
 from morphcpt.data.markers import marker_path, write_json_atomic
 from morphcpt.data.preprocess import DEFAULT_CACHE, chunk_prefix
 from morphcpt.data.processors import make_processor
@@ -110,18 +111,13 @@ def alignment(
 
 
 def _corpus_words(experiment: Experiment) -> int:
-    """Whitespace-separated words in the chunks (the denominator of tokens per word)."""
+    """Whitespace-separated words of the chunks' accepted records (the denominator of tokens per word)."""
     total = 0
     for index in range(1, experiment.data.num_chunks + 1):
         path = Path(experiment.data.chunks_dir) / chunk_name(index)
-        with path.open("rb") as handle:
-            for line in handle:
-                try:
-                    text = json.loads(line).get(experiment.data.text_key)
-                except (ValueError, AttributeError):
-                    continue
-                if isinstance(text, str):
-                    total += len(text.split())
+        for item in read_records(path, experiment.data.text_key):
+            if isinstance(item, Record):
+                total += len(item.text.split())
     return total
 
 

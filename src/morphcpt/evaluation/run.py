@@ -35,11 +35,22 @@ def evaluate_scorers(
     langs: list[str],
     max_new_tokens: int = 24,
 ) -> list[Path]:
+    loaded = {b: load_benchmark(benchmarks_dir, b) for b in benchmarks}
+    return _score_all(scorers, loaded, eval_mode, results_dir, langs, max_new_tokens)
+
+
+def _score_all(
+    scorers: list[Scorer],
+    loaded: dict[str, list[Item]],
+    eval_mode: str,
+    results_dir: Path,
+    langs: list[str],
+    max_new_tokens: int = 24,
+) -> list[Path]:
     from rich.progress import Progress
 
     if eval_mode not in MODES:
         raise MorphcptError(f"--eval-mode must be mcq, gen or both, not {eval_mode!r}")
-    loaded = {b: load_benchmark(benchmarks_dir, b) for b in benchmarks}
     summaries = []
     with Progress(disable=None) as progress:
         for scorer in scorers:
@@ -60,7 +71,7 @@ def evaluate_models(
     langs: list[str],
     device: str = "auto",
 ) -> list[Path]:
-    for b in benchmarks:
-        load_benchmark(benchmarks_dir, b)  # bad names and missing files fail before any model loads
+    # Benchmarks are read before any model loads, so bad names and missing files fail fast.
+    loaded = {b: load_benchmark(benchmarks_dir, b) for b in benchmarks}
     scorers: list[Scorer] = [HFScorer.load(m, device=device) for m in models]
-    return evaluate_scorers(scorers, benchmarks, eval_mode, benchmarks_dir, results_dir, langs)
+    return _score_all(scorers, loaded, eval_mode, results_dir, langs)
