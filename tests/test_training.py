@@ -96,6 +96,10 @@ def test_loss_falls_and_interrupted_runs_match_the_uninterrupted_one(trained_dat
     assert straight[-1]["step"] == 200
     assert straight[-1]["loss"] < straight[0]["loss"] - 1.0, "loss did not fall over 200 steps"
     assert json.loads((root / "ck/baseline/done.json").read_text())["step"] == 200
+    finished = {p: p.read_bytes() for p in (root / "ck/baseline").rglob("*") if p.is_file()}
+    rerun = morphcpt(root, "train", "-e", "experiment.yaml", "--run", "baseline")
+    assert rerun.returncode == 0 and "step 200," in rerun.stdout
+    assert finished == {p: p.read_bytes() for p in (root / "ck/baseline").rglob("*") if p.is_file()}
 
     # SIGKILL once the step-60 checkpoint exists, then resume: the same losses at the same steps.
     config = with_config(root, "killed.yaml", 200, "ck-killed")
