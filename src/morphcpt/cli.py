@@ -204,8 +204,9 @@ def print_plans(plans) -> None:  # type: ignore[no-untyped-def]
     table.add_column("setting")
     for plan in plans:
         table.add_column(plan.run)
-    for index, (name, _) in enumerate(plans[0].table_rows()):
-        table.add_row(name, *(plan.table_rows()[index][1] for plan in plans))
+    columns = [plan.table_rows() for plan in plans]
+    for index, (name, _) in enumerate(columns[0]):
+        table.add_row(name, *(rows[index][1] for rows in columns))
     Console(width=200).print(table)
 
 

@@ -257,17 +257,13 @@ class Patok(Processor):
 
     @cached_property
     def flat_bytes(self) -> tuple[np.ndarray, np.ndarray]:
-        """All token bytes in one buffer and each token's start in it, to join token bytes without Python."""
+        """All token bytes as one ragged array (offsets, buffer), to join token bytes without Python."""
         buffer = np.frombuffer(b"".join(self.token_bytes), dtype=np.uint8)
-        starts = np.cumsum(self.table.token_lengths) - self.table.token_lengths
-        return buffer, starts
+        offsets = np.concatenate(([0], np.cumsum(self.table.token_lengths)))
+        return offsets, buffer
 
     def join_bytes(self, ids: IntArray) -> bytes:
-        buffer, starts = self.flat_bytes
-        lengths = self.table.token_lengths[ids]
-        offsets = np.cumsum(lengths) - lengths
-        positions = np.repeat(starts[ids] - offsets, lengths) + np.arange(int(lengths.sum()))
-        return buffer[positions].tobytes()
+        return gather_rows(ids, *self.flat_bytes).tobytes()
 
     def _starts(self, ids: IntArray) -> IntArray:
         lengths = self.table.token_lengths[ids]
