@@ -114,6 +114,31 @@ def download(experiment: str) -> None:
     click.echo(f"download: {state}: {result['lines']} records in {exp.data.corpus}")
 
 
+@cli.command("demo-data")
+@experiment_option
+@click.option("--documents", default=4000, show_default=True, help="documents in the offline corpus")
+@click.option("--vocab-size", default=4000, show_default=True, help="of the byte-level BPE tokenizer")
+def demo_data(experiment: str, documents: int, vocab_size: int) -> None:
+    """Build the experiment's offline Filipino corpus (data.source.local_path) and train its tokenizer
+    (data.tokenizer, when a local .json path); files that exist are kept, so reruns change nothing."""
+    from morphcpt.data.offline_corpus import build_corpus, train_bytelevel_tokenizer
+
+    exp = _experiment(experiment)
+    source = exp.data.source.local_path
+    if not source:
+        raise click.UsageError(f"experiment {exp.name} has no data.source.local_path to build")
+    corpus = Path(source)
+    if not corpus.exists():
+        corpus.parent.mkdir(parents=True, exist_ok=True)
+        size = build_corpus(corpus, documents=documents, seed=exp.seed)
+        click.echo(f"corpus: {corpus} ({documents} documents, {size / 1e6:.1f} MB)")
+    tokenizer = Path(exp.data.tokenizer)
+    if tokenizer.suffix == ".json" and not tokenizer.exists():
+        tokenizer.parent.mkdir(parents=True, exist_ok=True)
+        train_bytelevel_tokenizer(corpus, tokenizer, vocab_size=vocab_size)
+        click.echo(f"tokenizer: {tokenizer} (byte-level BPE, {vocab_size} pieces)")
+
+
 @cli.command()
 @experiment_option
 def split(experiment: str) -> None:
@@ -339,6 +364,16 @@ def analyze(experiment: str | None, results_dir: Path | None, reference: str | N
     result = run_analysis(results_dir, reference, data_stats)
     click.echo(result["table"])
     click.echo(f"report: {result['report']} ({len(result['plots'])} plots)")
+
+
+def _add_controller_commands() -> None:
+    from morphcpt.controller.commands import COMMANDS
+
+    for command in COMMANDS:
+        cli.add_command(command)
+
+
+_add_controller_commands()
 
 
 def main() -> None:

@@ -119,11 +119,38 @@ def _log_path(job: StageJob, target: RenderTarget, array: dict[str, Any] | None)
     return str(logs / f"{job.name}.log")
 
 
-def render_job(job: StageJob, target: RenderTarget, chunks: tuple[int, int] | None = None) -> str:
-    """One job script. `chunks` (first, last) renders part of an array, for clusters with small array limits."""
+@dataclass(frozen=True)
+class ControllerBody:
+    """What the controller puts in place of a stage body: submitit's command, run inside the container wrapper.
+
+    Its array is `tasks` subjobs indexed 0..tasks-1 (each with its own pickled stage call), logged to `log_path`.
+    """
+
+    command: str
+    executor: str
+    token: str
+    job_name: str
+    tasks: int
+    log_path: str
+
+
+def _controller_array(controller: ControllerBody) -> dict[str, Any] | None:
+    if controller.tasks <= 1:
+        return None
+    return {"first": 0, "last": controller.tasks - 1, "directive": True}
+
+
+def render_job(
+    job: StageJob,
+    target: RenderTarget,
+    chunks: tuple[int, int] | None = None,
+    controller: ControllerBody | None = None,
+) -> str:
+    """One job script. `chunks` (first, last) renders part of an array, for clusters with small array limits;
+    `controller` renders the same header and prologue around submitit's command instead of the stage body."""
     profile = target.profile
     resources = profile.resources.for_stage(job.kind)
-    array = _array_context(job, target, chunks)
+    array = _controller_array(controller) if controller else _array_context(job, target, chunks)
     container = profile.container
     context = {
         "job": job,
@@ -133,7 +160,9 @@ def render_job(job: StageJob, target: RenderTarget, chunks: tuple[int, int] | No
         "array": array,
         "workdir": str(target.workdir),
         "experiment_path": target.experiment_reference(),
-        "log_path": _log_path(job, target, array),
+        "log_path": controller.log_path if controller else _log_path(job, target, array),
+        "job_name": controller.job_name if controller else job.name,
+        "controller": controller,
         "container_image": str(target.resolve(container.image)) if container.image else "",
         "container_mounts": ",".join(
             f"{target.resolve(m.source)}:{m.target}" + (":ro" if m.read_only else "") for m in container.mounts

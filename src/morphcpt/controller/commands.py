@@ -1,0 +1,227 @@
+"""`morphcpt submit | status | watch | cancel | logs | retry`: the controller's command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from morphcpt.controller import open_controller
+from morphcpt.controller.engine import Controller, Policy, StepReport
+from morphcpt.controller.status import stage_rows, status_table
+from morphcpt.controller.tasks import job_tasks, task_complete
+
+experiment_argument = click.argument("experiment")
+workdir_option = click.option(
+    "--workdir", type=click.Path(path_type=Path), help="repository root the jobs run in [default: cwd]"
+)
+
+
+def _console() -> Console:
+    return Console(soft_wrap=False, width=160 if not sys.stdout.isatty() else None)
+
+
+def _print_status(controller: Controller, console: Console) -> None:
+    title = f"{controller.experiment.name} on {controller.profile.name} ({controller.profile.scheduler})"
+    console.print(status_table(stage_rows(controller), title))
+
+
+def _report(report: StepReport, console: Console) -> None:
+    for name in report.submitted:
+        console.print(f"submitted {name}")
+
+
+def watch_loop(controller: Controller, console: Console, interval: float, timeout: float | None) -> int:
+    """Step until every stage is done (0) or something was given up (1). Prints the table when it changes."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    shown = None
+    while True:
+        report = controller.step()
+        _report(report, console)
+        rows = stage_rows(controller)
+        summary = [(r["stage"], r["done"], r["state"], r["attempts"]) for r in rows]
+        if summary != shown:
+            _print_status(controller, console)
+            shown = summary
+        if report.done:
+            console.print(f"[green]experiment {controller.experiment.name}: every stage is done[/]")
+            return 0
+        active = any(r["state"] in ("queued", "running", "resubmitting", "waiting") for r in rows)
+        if report.failed and not active:
+            for stage, why in report.stopped.items():
+                console.print(f"[bold red]stage {stage} failed[/]: {why}")
+                console.print(f"  see `morphcpt logs {controller.experiment.name} {stage}`; fix, then `morphcpt retry`")
+            return 1
+        if deadline is not None and time.monotonic() > deadline:
+            console.print("[yellow]watch: time limit reached; jobs keep running, `morphcpt watch` again later[/]")
+            return 3
+        time.sleep(interval)
+
+
+def _policy(interval: float, max_attempts: int, backoff: float) -> Policy:
+    return Policy(max_attempts=max_attempts, backoff_seconds=backoff, poll_seconds=interval)
+
+
+policy_options = [
+    click.option("--interval", default=10.0, show_default=True, help="seconds between polls"),
+    click.option("--max-attempts", default=3, show_default=True, help="failures of one task before giving up"),
+    click.option("--backoff", default=5.0, show_default=True, help="seconds before a resubmission (doubles)"),
+]
+
+
+def _with_policy(f):  # type: ignore[no-untyped-def]
+    for option in reversed(policy_options):
+        f = option(f)
+    return f
+
+
+@click.command()
+@experiment_argument
+@click.option("--profile", "-p", required=True, help="cluster profile: a name in configs/clusters/ or a YAML path")
+@workdir_option
+@click.option("--dry-run", is_flag=True, help="print every script and the submission order; submit nothing")
+@click.option("--watch/--no-watch", "follow", default=None, help="keep following [default: only for local]")
+@click.option("--timeout", type=float, help="with --watch: stop following after this many seconds")
+@_with_policy
+def submit(
+    experiment: str,
+    profile: str,
+    workdir: Path | None,
+    dry_run: bool,
+    follow: bool | None,
+    timeout: float | None,
+    interval: float,
+    max_attempts: int,
+    backoff: float,
+) -> None:
+    """Submit the whole experiment as a dependency graph; stages already complete are skipped."""
+    controller = open_controller(experiment, profile, workdir, _policy(interval, max_attempts, backoff))
+    console = _console()
+    if dry_run:
+        _dry_run(controller)
+        return
+    if follow is None:
+        follow = not controller.backend.native_dependencies
+    if follow:
+        sys.exit(watch_loop(controller, console, interval, timeout))
+    report = controller.step()
+    _report(report, console)
+    _print_status(controller, console)
+    if report.failed:
+        sys.exit(1)
+    console.print(f"follow with `morphcpt watch {experiment}` (resubmits what walltime or failure cut short)")
+
+
+def _dry_run(controller: Controller) -> None:
+    """Every stage's script as it would be submitted, in submission order, with the exact command line."""
+    workdir, experiment = controller.target.workdir, controller.experiment
+    number = 0
+    for name in controller.order:
+        job = controller.jobs[name]
+        tasks = [t or 0 for t in job_tasks(job) if not task_complete(experiment, job, t, workdir)]
+        if not tasks:
+            click.echo(f"# {name}: complete, not submitted")
+            continue
+        number += 1
+        depends = [f"<{u}>" for u in job.after] if controller.backend.native_dependencies else []
+        size = controller.profile.max_array_size
+        parts = [tasks[i : i + size] for i in range(0, len(tasks), size)]
+        for part in parts:
+            unit = controller.unit(job, part, 1, depends, "dryrun")
+            script = f"runs/{experiment.name}/submitit/{name}.dryrun"
+            command = " ".join(controller.backend.submission_command(unit, script))
+            click.echo(f"# ---- {number}. {name} (tasks {part[0]}-{part[-1]}): {command}")
+            click.echo(controller.backend.script(unit))
+
+
+@click.command()
+@experiment_argument
+@workdir_option
+@click.option("--json", "as_json", is_flag=True, help="print the rows as JSON")
+@click.option("--no-poll", is_flag=True, help="show the stored state without asking the scheduler")
+def status(experiment: str, workdir: Path | None, as_json: bool, no_poll: bool) -> None:
+    """One row per stage: tasks done/total, state, attempts, resumes, elapsed, job ids."""
+    controller = open_controller(experiment, None, workdir)
+    if not no_poll:
+        controller.recover_interrupted_submissions()
+        controller.poll()
+    rows = stage_rows(controller)
+    if as_json:
+        click.echo(json.dumps({"experiment": controller.experiment.name, "stages": rows}, indent=2))
+    else:
+        _print_status(controller, _console())
+
+
+@click.command()
+@experiment_argument
+@workdir_option
+@click.option("--timeout", type=float, help="stop following after this many seconds (jobs keep running)")
+@_with_policy
+def watch(
+    experiment: str, workdir: Path | None, timeout: float | None, interval: float, max_attempts: int, backoff: float
+) -> None:
+    """Follow the experiment: resubmit failed tasks and time-budget stops until every stage is done."""
+    controller = open_controller(experiment, None, workdir, _policy(interval, max_attempts, backoff))
+    sys.exit(watch_loop(controller, _console(), interval, timeout))
+
+
+@click.command()
+@experiment_argument
+@click.option("--stage", "stages", multiple=True, help="only this stage (repeatable) [default: all]")
+@workdir_option
+def cancel(experiment: str, stages: tuple[str, ...], workdir: Path | None) -> None:
+    """Cancel queued and running jobs; the stages stay cancelled until `morphcpt retry`."""
+    controller = open_controller(experiment, None, workdir)
+    _check_stages(controller, stages)
+    ids = controller.cancel(list(stages) or None)
+    click.echo(f"cancelled {len(ids)} job(s)" + (f": {' '.join(ids)}" if ids else ""))
+
+
+@click.command()
+@experiment_argument
+@click.argument("stages", nargs=-1, required=True)
+@workdir_option
+def retry(experiment: str, stages: tuple[str, ...], workdir: Path | None) -> None:
+    """Forget the stages' failures (and unblock what depends on them), then submit again."""
+    controller = open_controller(experiment, None, workdir)
+    _check_stages(controller, stages)
+    controller.retry(list(stages))
+    report = controller.step()
+    for name in report.submitted:
+        click.echo(f"submitted {name}")
+
+
+@click.command()
+@experiment_argument
+@click.argument("stage")
+@click.option("--task", type=int, help="array task (chunk) [default: every task's latest log]")
+@click.option("--attempt", type=int, help="[default: the latest]")
+@workdir_option
+def logs(experiment: str, stage: str, task: int | None, attempt: int | None, workdir: Path | None) -> None:
+    """Print a stage's job log (the latest attempt of each task, or the one asked for)."""
+    controller = open_controller(experiment, None, workdir)
+    _check_stages(controller, (stage,))
+    rows = [r for r in controller.store.tasks(stage) if r.log_path and (task is None or r.task == task)]
+    if attempt is not None:
+        rows = [r for r in rows if r.attempt == attempt]
+    else:
+        rows = list({r.task: r for r in rows}.values())
+    if not rows:
+        raise click.ClickException(f"no log recorded for {stage}" + (f" task {task}" if task is not None else ""))
+    for row in rows:
+        click.echo(f"==> {row.log_path} (task {row.task}, attempt {row.attempt}, {row.state}) <==")
+        path = Path(row.log_path or "")
+        click.echo(path.read_text(errors="replace") if path.exists() else "(no log written yet)")
+
+
+def _check_stages(controller: Controller, stages: tuple[str, ...]) -> None:
+    unknown = sorted(set(stages) - set(controller.jobs))
+    if unknown:
+        raise click.BadParameter(f"unknown stage(s) {', '.join(unknown)}; stages: {', '.join(controller.order)}")
+
+
+COMMANDS = [submit, status, watch, cancel, retry, logs]

@@ -1,0 +1,360 @@
+"""The controller: submit the experiment's graph, follow it, and resubmit what walltime or failure cut short.
+
+Every call of `step()` reconciles three things: what the state store says, what the scheduler says, and what
+the completion markers on disk say. It is safe to run at any time, from any number of restarts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from morphcpt import exit_codes
+from morphcpt.config import ClusterProfile, Experiment
+from morphcpt.controller.executors import (
+    ACTIVE_STATES,
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    PENDING,
+    TIMEOUT,
+    Backend,
+    SubmitUnit,
+    TransientSchedulerError,
+    new_token,
+)
+from morphcpt.controller.state import BUDGET, LOST, SKIPPED, SUBMITTING, SUPERSEDED, StateStore, TaskRow
+from morphcpt.controller.tasks import TaskSpec, job_tasks, task_complete
+from morphcpt.pipeline import StageJob, experiment_jobs
+from morphcpt.render.scripts import RenderTarget
+
+FAILURE_STATES = {FAILED, TIMEOUT, CANCELLED, LOST, BUDGET}
+DONE_STATES = {COMPLETED, SKIPPED}
+
+
+@dataclass(frozen=True)
+class Policy:
+    max_attempts: int = 3  # counted failures of one task before it is given up
+    max_resumes: int = 50  # time-budget / walltime resubmissions of one training run
+    backoff_seconds: float = 5.0  # before resubmitting a failed task; doubles with each failure
+    poll_seconds: float = 10.0
+
+
+@dataclass
+class StepReport:
+    submitted: list[str]
+    stopped: dict[str, str]  # stage -> why it was given up
+    done: bool
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.stopped)
+
+
+def _log_tail(path: str | None, lines: int = 1) -> str:
+    if not path or not Path(path).exists():
+        return ""
+    text = Path(path).read_bytes()[-4096:].decode("utf-8", "replace")
+    kept = [line.strip() for line in text.splitlines() if line.strip()]
+    return " | ".join(kept[-lines:])
+
+
+class Controller:
+    def __init__(
+        self,
+        target: RenderTarget,
+        store: StateStore,
+        backend: Backend,
+        policy: Policy | None = None,
+    ) -> None:
+        self.target = target
+        self.store = store
+        self.backend = backend
+        self.policy = policy or Policy()
+        self.jobs = {job.name: job for job in experiment_jobs(target.experiment)}
+        self.order = list(self.jobs)
+        self.experiment_ref = target.experiment_reference()
+        self._not_before: dict[tuple[str, int], float] = {}
+
+    @property
+    def experiment(self) -> Experiment:
+        return self.target.experiment
+
+    @property
+    def profile(self) -> ClusterProfile:
+        return self.target.profile
+
+    # ---------------------------------------------------------------- set-up
+
+    def register(self) -> None:
+        self.store.set_meta(
+            {
+                "experiment": str(self.target.experiment_path.absolute()),
+                "profile": str(self.target.profile_path.absolute()),
+                "workdir": str(self.target.workdir),
+                "scheduler": self.profile.scheduler,
+            }
+        )
+        self.store.sync_stages([(j.name, j.kind, j.array_size, j.after, j.params) for j in self.jobs.values()])
+
+    def spec(self, job: StageJob, task: int) -> TaskSpec:
+        resources = self.profile.resources.for_stage(job.kind)
+        return TaskSpec(
+            job=job,
+            experiment=self.experiment_ref,
+            chunk=task or None,
+            ngpus=resources.ngpus,
+            backend=self.experiment.training.backend,
+        )
+
+    def unit(self, job: StageJob, tasks: list[int], attempt: int, depends: list[str], token: str) -> SubmitUnit:
+        return SubmitUnit([self.spec(job, t) for t in tasks], token=token, attempt=attempt, depends=depends)
+
+    # ---------------------------------------------------------------- crash recovery
+
+    def recover_interrupted_submissions(self) -> None:
+        """Submissions written as SUBMITTING by a controller that died: adopt the job if it reached the
+        scheduler (found by its unique name), forget the row otherwise."""
+        for token, stage, attempt, _name, tasks, depends in self.store.pending_submissions():
+            job = self.jobs.get(stage)
+            if job is None:
+                self.store.drop_submission(token)
+                continue
+            unit = self.unit(job, tasks, attempt, depends, token)
+            found = self.backend.adopt(unit)
+            if found is None:
+                self.store.drop_submission(token)
+                continue
+            raw_id, job_ids = found
+            logs = [self.backend.log_path(unit, job_id, i) for i, job_id in enumerate(job_ids)]
+            self.store.finish_submission(token, raw_id, job_ids, logs)
+
+    # ---------------------------------------------------------------- polling
+
+    def poll(self) -> None:
+        """One batched scheduler query for every active task; finished ones get their final state."""
+        active = [r for r in self.store.latest_tasks().values() if r.state in ACTIVE_STATES and r.job_id]
+        if not active:
+            return
+        try:
+            states = self.backend.states(sorted({r.job_id for r in active if r.job_id}))
+        except TransientSchedulerError:
+            return  # try again at the next poll; nothing is concluded from a failed query
+        updates = []
+        for row in active:
+            assert row.job_id is not None
+            job = self.jobs.get(row.stage)
+            info = states.get(row.job_id)
+            if info is None:
+                # The scheduler no longer knows the job: its outputs decide.
+                complete = job is not None and task_complete(
+                    self.experiment, job, row.task or None, self.target.workdir
+                )
+                state, code, reason = (COMPLETED, 0, "") if complete else (LOST, None, "unknown to the scheduler")
+                updates.append((state, code, reason, None, time.time(), row.stage, row.task, row.attempt))
+                continue
+            state, reason = info.state, info.reason
+            if (
+                job is not None
+                and job.kind == "train"
+                and ((state == FAILED and info.exit_code == exit_codes.TIME_BUDGET_REACHED) or state == TIMEOUT)
+            ):
+                state = BUDGET
+            if state == FAILED:
+                reason = f"exit {info.exit_code}: {_log_tail(row.log_path)}"
+            if (state, reason) != (row.state, row.reason) or info.started != row.started:
+                updates.append(
+                    (state, info.exit_code, reason, info.started, info.ended, row.stage, row.task, row.attempt)
+                )
+        self.store.update_tasks(updates)
+
+    # ---------------------------------------------------------------- decisions
+
+    def _decide(self, job: StageJob, task: int, history: list[TaskRow], now: float) -> tuple[str, str]:
+        """('done'|'active'|'submit'|'wait'|'stop', why) for one task from its attempts so far."""
+        if not history:
+            if task_complete(self.experiment, job, task or None, self.target.workdir):
+                self.store.record_skipped(job.name, [task])
+                return "done", ""
+            return "submit", ""
+        last = history[-1]
+        if last.state in DONE_STATES:
+            return "done", ""
+        if last.state in ACTIVE_STATES or last.state == SUBMITTING:
+            return "active", ""
+        if last.state == SUPERSEDED or (last.state == CANCELLED and not last.started):
+            return "submit", ""  # cancelled before it ran (re-wiring, or its dependency failed): not a failure
+        if last.state == BUDGET:
+            resumes = sum(1 for r in history if r.state == BUDGET)
+            if resumes > self.policy.max_resumes:
+                return "stop", f"still short of its target after {resumes} resumes"
+            return "submit", ""
+        counted = [r for r in history if r.counted and r.state in FAILURE_STATES and r.state != BUDGET]
+        if len(counted) >= 2 and counted[-1].state == counted[-2].state == FAILED:
+            a, b = counted[-2], counted[-1]
+            if (a.exit_code, a.reason) == (b.exit_code, b.reason):
+                return "stop", f"failed twice with the same error ({b.reason})"
+        if len(counted) >= self.policy.max_attempts:
+            return "stop", f"{len(counted)} failed attempts, last: {last.state} {last.reason or ''}".strip()
+        ready_at = (last.ended or now) + self.policy.backoff_seconds * 2 ** (len(counted) - 1)
+        return ("submit", "") if now >= ready_at else ("wait", "backoff")
+
+    def _downstream(self, names: set[str]) -> set[str]:
+        found: set[str] = set()
+        frontier = set(names)
+        while frontier:
+            nxt = {j.name for j in self.jobs.values() if set(j.after) & frontier} - found
+            found |= nxt
+            frontier = nxt
+        return found
+
+    def step(self, submit: bool = True) -> StepReport:
+        """Poll, decide, (re)submit. Returns what happened; `done` once every stage is complete."""
+        self.recover_interrupted_submissions()
+        self.poll()
+        now = time.time()
+        history: dict[tuple[str, int], list[TaskRow]] = defaultdict(list)
+        for row in self.store.tasks():
+            history[(row.stage, row.task)].append(row)
+        stages = {s.name: s for s in self.store.stages()}
+
+        decisions: dict[str, dict[int, tuple[str, str]]] = {}
+        for name in self.order:
+            job = self.jobs[name]
+            held = stages[name].state in ("cancelled", "failed")
+            decisions[name] = {}
+            for task in (t or 0 for t in job_tasks(job)):
+                verdict = self._decide(job, task, history[(name, task)], now)
+                if held and verdict[0] == "submit":
+                    verdict = ("stop", stages[name].message or stages[name].state)
+                decisions[name][task] = verdict
+
+        stopped = {
+            name: next(why for v, why in d.values() if v == "stop")
+            for name, d in decisions.items()
+            if any(v == "stop" for v, _ in d.values())
+        }
+        blocked = self._downstream(set(stopped))
+        self._cancel_blocked(blocked, stopped)
+        for name, why in stopped.items():
+            if stages[name].state not in ("cancelled",):
+                self.store.set_stage_state(name, "failed", why)
+
+        submitted: list[str] = []
+        if submit:
+            submitted = self._submit_ready(decisions, blocked | set(stopped))
+        done = all(v == "done" for d in decisions.values() for v, _ in d.values())
+        for name, d in decisions.items():
+            if name not in stopped and name not in blocked and stages[name].state not in ("cancelled",):
+                state = "done" if all(v == "done" for v, _ in d.values()) else "active"
+                if stages[name].state != state:
+                    self.store.set_stage_state(name, state)
+        return StepReport(submitted=submitted, stopped=stopped, done=done)
+
+    def _cancel_blocked(self, blocked: set[str], stopped: dict[str, str]) -> None:
+        if not blocked:
+            return
+        rows = [r for r in self.store.latest_tasks().values() if r.stage in blocked and r.state in ACTIVE_STATES]
+        ids = [r.job_id for r in rows if r.job_id]
+        if ids:
+            self.backend.cancel(ids)
+        self.store.mark(rows, CANCELLED, counted=0, reason="upstream stage failed")
+        for name in blocked:
+            upstream = ", ".join(sorted(stopped))
+            self.store.set_stage_state(name, "blocked", f"not run: {upstream} failed")
+
+    def _active_ids(self, stage: str) -> list[str]:
+        """Scheduler ids (one per submission) of a stage's tasks that are still queued or running."""
+        tokens = {r.token for r in self.store.latest_tasks().values() if r.stage == stage and r.state in ACTIVE_STATES}
+        return sorted({sid for token, sid in self.store.submission_ids(stage).items() if token in tokens})
+
+    def _max_parallel_local(self) -> int:
+        import os
+
+        return self.profile.max_concurrent_tasks or os.cpu_count() or 1
+
+    def _submit_ready(self, decisions: dict[str, dict[int, tuple[str, str]]], held: set[str]) -> list[str]:
+        """Submit, in graph order, every task that may go now. With native dependencies a stage goes as soon
+        as its upstream stages are submitted (afterok on their queued jobs); otherwise once they are done."""
+        native = self.backend.native_dependencies
+        submitted: list[str] = []
+        latest = self.store.latest_tasks()
+        running = sum(1 for r in latest.values() if r.state in ACTIVE_STATES)
+        for name in self.order:
+            job = self.jobs[name]
+            todo = [task for task, (v, _) in decisions[name].items() if v == "submit"]
+            if not todo or name in held:
+                continue
+            upstream = {v for u in job.after for v, _ in decisions[u].values()}
+            if upstream & ({"submit", "wait", "stop"} if native else {"submit", "wait", "stop", "active"}):
+                continue
+            depends = [sid for u in job.after for sid in self._active_ids(u)] if native else []
+            if native and any(r.stage == name for r in latest.values()):
+                # Dependents still queued on this stage's old jobs would wait forever: re-wire them.
+                for row in self._supersede(self._downstream({name})):
+                    decisions[row.stage][row.task] = ("submit", "")
+            attempt = 1 + max((r.attempt for r in self.store.tasks(name)), default=0)
+            size = self.profile.max_array_size if native else 1
+            for start in range(0, len(todo), size):
+                if not native and running >= self._max_parallel_local():
+                    break
+                part = todo[start : start + size]
+                self._submit(job, part, attempt, depends)
+                running += len(part)
+                for task in part:
+                    decisions[name][task] = ("active", "")
+                submitted.append(f"{name}[{','.join(map(str, part))}]" if job.is_array else name)
+        return submitted
+
+    def _supersede(self, stages: set[str]) -> list[TaskRow]:
+        rows = [r for r in self.store.latest_tasks().values() if r.stage in stages and r.state == PENDING and r.job_id]
+        if rows:
+            self.backend.cancel([r.job_id for r in rows if r.job_id])
+            self.store.mark(rows, SUPERSEDED, counted=0, reason="re-wired to a resubmitted upstream job")
+        return rows
+
+    def _submit(self, job: StageJob, tasks: list[int], attempt: int, depends: list[str]) -> None:
+        token = new_token()
+        unit = self.unit(job, tasks, attempt, depends, token)
+        self.store.begin_submission(token, job.name, attempt, unit.job_name, tasks, depends)
+        raw_id, job_ids = self.backend.submit(unit)
+        fault_hook()
+        logs = [self.backend.log_path(unit, job_id, i) for i, job_id in enumerate(job_ids)]
+        self.store.finish_submission(token, raw_id, job_ids, logs)
+
+    # ---------------------------------------------------------------- user actions
+
+    def cancel(self, stages: list[str] | None = None) -> list[str]:
+        names = set(stages or self.order)
+        rows = [r for r in self.store.latest_tasks().values() if r.stage in names and r.state in ACTIVE_STATES]
+        ids = [r.job_id for r in rows if r.job_id]
+        if ids:
+            self.backend.cancel(ids)
+        self.store.mark(rows, CANCELLED, counted=0, reason="cancelled by the user")
+        for name in names:
+            self.store.set_stage_state(name, "cancelled", "cancelled by the user; `morphcpt retry` resumes")
+        return ids
+
+    def retry(self, stages: list[str]) -> None:
+        """Forget the given stages' failures (and unblock their dependents) so the next step resubmits."""
+        names = set(stages) | self._downstream(set(stages))
+        failed = [r for r in self.store.tasks() if r.stage in names and r.state in FAILURE_STATES]
+        self.store.mark(failed, SUPERSEDED, counted=0)
+        for name in names:
+            self.store.set_stage_state(name, "waiting")
+
+
+def fault_hook() -> None:
+    """Test hook: MORPHCPT_FAULT_EXIT_AFTER_SUBMITS=N kills the controller right after its Nth submission
+    reached the scheduler and before the store recorded it (the worst moment for a crash)."""
+    import os
+
+    limit = os.environ.get("MORPHCPT_FAULT_EXIT_AFTER_SUBMITS")
+    if not limit:
+        return
+    count = int(os.environ.get("_MORPHCPT_SUBMITS", "0")) + 1
+    os.environ["_MORPHCPT_SUBMITS"] = str(count)
+    if count >= int(limit):
+        os._exit(137)

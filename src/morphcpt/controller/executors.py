@@ -1,0 +1,216 @@
+"""submitit executors that submit morphcpt's own job scripts: shared parts for Slurm, PBS Pro and local.
+
+submitit pickles the task (`tasks.run_task`) and provides the command that runs it; these executors wrap that
+command in the same Jinja header, prologue and container wrapper as the hand-submitted scripts, submit arrays
+of any subset of tasks, add native dependencies, and retry transient scheduler errors.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import time
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from submitit.core import core, utils
+
+from morphcpt.controller.tasks import TaskSpec, run_task
+from morphcpt.errors import MorphcptError
+from morphcpt.render.scripts import ControllerBody, RenderTarget, render_job
+
+# Scheduler messages that mean "try again": the controller or server was briefly unreachable or busy.
+TRANSIENT = re.compile(
+    r"socket timed out|connection refused|connection timed out|resource temporarily unavailable|"
+    r"unable to contact slurm controller|slurm_load_jobs error|try again|temporar(il)?y|"
+    r"cannot connect to server|pbs_iff|communication failure|server busy",
+    re.IGNORECASE,
+)
+SUBMIT_RETRIES = 4
+
+
+class SchedulerError(MorphcptError):
+    """The scheduler refused a command; the message holds its own words."""
+
+
+class TransientSchedulerError(SchedulerError):
+    """The scheduler could not be reached; the same command may work a little later."""
+
+
+# The states the controller reasons about, whatever the scheduler calls them.
+PENDING, RUNNING, COMPLETED, FAILED, TIMEOUT, CANCELLED = (
+    "PENDING",
+    "RUNNING",
+    "COMPLETED",
+    "FAILED",
+    "TIMEOUT",
+    "CANCELLED",
+)
+ACTIVE_STATES = {PENDING, RUNNING}
+
+
+@dataclass(frozen=True)
+class JobState:
+    state: str
+    exit_code: int | None = None
+    reason: str = ""
+    started: float | None = None
+    ended: float | None = None
+
+
+@dataclass
+class SubmitUnit:
+    """One scheduler submission: a stage's tasks (an array when more than one), after `depends` succeed."""
+
+    specs: list[TaskSpec]
+    token: str
+    attempt: int
+    depends: list[str] = field(default_factory=list)
+
+    @property
+    def job(self):  # type: ignore[no-untyped-def]
+        return self.specs[0].job
+
+    @property
+    def job_name(self) -> str:
+        # The token makes the submission findable after a controller crash (see Backend.find).
+        return f"{self.job.name}.{self.token}"
+
+
+def new_token() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+def run_scheduler_command(argv: list[str], retries: int = SUBMIT_RETRIES, delay: float = 1.0) -> str:
+    """Run a scheduler command; transient failures are retried with backoff, permanent ones raise at once."""
+    for attempt in range(retries + 1):
+        try:
+            return utils.CommandFunction(argv, verbose=False)()  # type: ignore[no-any-return]
+        except utils.FailedJobError as error:
+            message = str(error).strip()
+            if TRANSIENT.search(message) and attempt < retries:
+                time.sleep(delay * 2**attempt)
+                continue
+            kind = TransientSchedulerError if TRANSIENT.search(message) else SchedulerError
+            raise kind(f"`{' '.join(argv[:1])}` failed: {message}") from None
+        except FileNotFoundError:
+            raise SchedulerError(f"`{argv[0]}` not found: is this a {argv[0]} cluster login node?") from None
+    raise AssertionError("unreachable")
+
+
+class ScriptSubmission:
+    """Mixin for a submitit PicklingExecutor: our script around submitit's command, arrays, dependencies."""
+
+    folder: Path
+    job_class: type[core.Job[Any]]
+    scheduler_name: str = ""
+    _target: RenderTarget | None = None
+    _unit: SubmitUnit | None = None
+
+    def prepare(self, target: RenderTarget, unit: SubmitUnit) -> None:
+        self._target, self._unit = target, unit
+
+    def log_path(self, index: int | None) -> str:
+        """Where a task logs; `None` gives the pattern the scheduler fills in (per array task)."""
+        raise NotImplementedError
+
+    def controller_body(self, command: str) -> ControllerBody:
+        assert self._unit is not None
+        return ControllerBody(
+            command=command,
+            executor=self.scheduler_name,
+            token=self._unit.token,
+            job_name=self._unit.job_name,
+            tasks=len(self._unit.specs),
+            log_path=self.log_path(None),
+        )
+
+    def script_text(self, command: str) -> str:
+        assert self._target is not None and self._unit is not None
+        return render_job(self._unit.job, self._target, controller=self.controller_body(command))
+
+    def dependency_ids(self) -> list[str]:
+        return list(self._unit.depends) if self._unit else []
+
+    def _submit_unit_ids(self, base_id: str, count: int) -> list[str]:
+        return [base_id] if count == 1 else [f"{base_id}_{i}" for i in range(count)]
+
+    def submit_unit(self) -> tuple[str, list[core.Job[Any]]]:
+        """Pickle every task, submit once, and return the scheduler's id and one submitit Job per task."""
+        assert self._unit is not None
+        delayed = [utils.DelayedSubmission(run_task, spec) for spec in self._unit.specs]
+        folder = utils.JobPaths.get_first_id_independent_folder(self.folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        pickles = []
+        for item in delayed:
+            path = folder / f".{uuid.uuid4().hex}.pkl"
+            item.dump(path)
+            pickles.append(path)
+        raw_id = self._submit_script()
+        ids = self._submit_unit_ids(self.base_id(raw_id), len(delayed))
+        jobs = [self.job_class(folder=self.folder, job_id=job_id) for job_id in ids]
+        for job, path in zip(jobs, pickles, strict=True):
+            job.paths.move_temporary_file(path, "submitted_pickle")
+        return raw_id, jobs
+
+    def write_pickles(self, raw_id: str) -> None:
+        """Re-create the pickles of a submission adopted after a controller crash (jobs wait 60 s for them)."""
+        assert self._unit is not None
+        ids = self._submit_unit_ids(self.base_id(raw_id), len(self._unit.specs))
+        for job_id, spec in zip(ids, self._unit.specs, strict=True):
+            paths = utils.JobPaths(self.folder, job_id=job_id)
+            if not paths.submitted_pickle.exists():
+                paths.folder.mkdir(parents=True, exist_ok=True)
+                utils.DelayedSubmission(run_task, spec).dump(paths.submitted_pickle)
+
+    def base_id(self, raw_id: str) -> str:
+        return raw_id
+
+    @property
+    def _submitit_command_str(self) -> str:
+        # Relative to the workdir when inside it: containers mount the workdir elsewhere.
+        folder = Path(self.folder).absolute()
+        if self._target is not None and folder.is_relative_to(self._target.workdir):
+            folder = folder.relative_to(self._target.workdir)
+        python = self._target.profile.python if self._target else "python3"
+        return " ".join([shlex.quote(python), "-u -m submitit.core._submit", shlex.quote(str(folder))])
+
+    @abstractmethod
+    def _submit_script(self) -> str:
+        """Write the script, submit it, return the scheduler's job id."""
+
+
+class Backend(ABC):
+    """What the controller needs from a scheduler. Status queries are one command for all jobs."""
+
+    name: str
+    native_dependencies: bool = True
+
+    @abstractmethod
+    def submit(self, unit: SubmitUnit) -> tuple[str, list[str]]:
+        """Submit; return the id dependents wait on, and one job id per task (in the unit's order)."""
+
+    @abstractmethod
+    def adopt(self, unit: SubmitUnit) -> tuple[str, list[str]] | None:
+        """The ids of a submission of this unit that reached the scheduler before a crash, if any."""
+
+    @abstractmethod
+    def states(self, job_ids: list[str]) -> dict[str, JobState]:
+        """Current state of each job id the scheduler still knows; raises TransientSchedulerError."""
+
+    @abstractmethod
+    def cancel(self, job_ids: list[str]) -> None: ...
+
+    @abstractmethod
+    def script(self, unit: SubmitUnit) -> str:
+        """The script that `submit` would send (for --dry-run)."""
+
+    @abstractmethod
+    def log_path(self, unit: SubmitUnit, job_id: str, index: int) -> str: ...
+
+    def submission_command(self, unit: SubmitUnit, script: str) -> list[str]:
+        """The exact command line that submits `script` (for --dry-run and tests)."""
+        raise NotImplementedError

@@ -1,0 +1,161 @@
+"""This machine as a scheduler, on submitit's LocalExecutor and LocalJobEnvironment.
+
+submitit's own local controller loses each task's exit status and kills at the timeout without SIGTERM, so
+this executor starts the rendered script itself under coreutils `timeout` (SIGTERM at the walltime, like a
+cluster) and records the exit status in a file, which outlives the controller process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+from submitit.local.local import LocalExecutor
+
+from morphcpt.controller.executors import (
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    RUNNING,
+    TIMEOUT,
+    Backend,
+    JobState,
+    ScriptSubmission,
+    SubmitUnit,
+)
+from morphcpt.render.scripts import RenderTarget
+
+# $1 script, $2 exit-status file, $3 walltime in seconds. `timeout` exits 124 when the walltime struck.
+_WRAPPER = 'timeout -s TERM -k 30 "$3" bash "$1"; s=$?; echo "$s" > "$2.tmp" && mv "$2.tmp" "$2"'
+TIMEOUT_STATUS = 124
+
+
+class MorphcptLocalExecutor(ScriptSubmission, LocalExecutor):
+    scheduler_name = "local"
+
+    def __init__(self, folder: Path, target: RenderTarget) -> None:
+        super().__init__(folder, python=target.profile.python)
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def log_path(self, index: int | None) -> str:
+        assert self._target is not None and self._unit is not None
+        return str(self._target.logs_dir / self._unit.job.name / f"{self._unit.token}.log")
+
+    def _submit_script(self) -> str:
+        assert self._target is not None and self._unit is not None
+        if len(self._unit.specs) != 1:
+            raise ValueError("the local executor runs one task per process")
+        job_id = f"local-{self._unit.token}"
+        folder = Path(self.folder)
+        script = folder / f"{self._unit.job.name}.{self._unit.token}.sh"
+        script.write_text(self.script_text(self._submitit_command_str), encoding="utf-8")
+        log = Path(self.log_path(0))
+        log.parent.mkdir(parents=True, exist_ok=True)
+        walltime = self._target.profile.resources.for_stage(self._unit.job.kind).walltime_seconds
+        env = {
+            **os.environ,
+            "SUBMITIT_EXECUTOR": "local",
+            "SUBMITIT_LOCAL_JOB_ID": job_id,
+            "MORPHCPT_TASK_INDEX": str(self._unit.specs[0].task),
+        }
+        with log.open("ab") as out:
+            process = subprocess.Popen(
+                ["bash", "-c", _WRAPPER, "morphcpt-local", str(script), str(exit_file(folder, job_id)), str(walltime)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self._target.workdir,
+                env=env,
+                start_new_session=True,  # the job survives the controller, like a batch job
+            )
+        pid_file(folder, job_id).write_text(str(process.pid))
+        self.processes[job_id] = process
+        return job_id
+
+
+def exit_file(folder: Path, job_id: str) -> Path:
+    return folder / f"{job_id}.exit"
+
+
+def pid_file(folder: Path, job_id: str) -> Path:
+    return folder / f"{job_id}.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class LocalBackend(Backend):
+    name = "local"
+    native_dependencies = False
+
+    def __init__(self, target: RenderTarget, folder: Path) -> None:
+        self.target = target
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.executor = MorphcptLocalExecutor(folder, target)
+
+    def _prepared(self, unit: SubmitUnit) -> MorphcptLocalExecutor:
+        self.executor.prepare(self.target, unit)
+        return self.executor
+
+    def submit(self, unit: SubmitUnit) -> tuple[str, list[str]]:
+        raw_id, jobs = self._prepared(unit).submit_unit()
+        return raw_id, [job.job_id for job in jobs]
+
+    def adopt(self, unit: SubmitUnit) -> tuple[str, list[str]] | None:
+        job_id = f"local-{unit.token}"
+        if not pid_file(self.folder, job_id).exists():
+            return None
+        self._prepared(unit).write_pickles(job_id)
+        return job_id, [job_id]
+
+    def _state(self, job_id: str) -> JobState | None:
+        process = self.executor.processes.get(job_id)
+        if process is not None:
+            process.poll()  # reaps the child, so a finished job is not mistaken for a live zombie
+        done = exit_file(self.folder, job_id)
+        if done.exists():
+            code = int(done.read_text().strip() or 1)
+            ended = done.stat().st_mtime
+            if code == 0:
+                return JobState(COMPLETED, 0, ended=ended)
+            if code == TIMEOUT_STATUS:
+                return JobState(TIMEOUT, code, reason="walltime reached (timeout)", ended=ended)
+            if code >= 128 and code - 128 in (signal.SIGTERM, signal.SIGINT, signal.SIGKILL):
+                return JobState(CANCELLED, code, reason=f"killed by signal {code - 128}", ended=ended)
+            return JobState(FAILED, code, ended=ended)
+        pids = pid_file(self.folder, job_id)
+        if pids.exists() and _alive(int(pids.read_text())):
+            return JobState(RUNNING, started=pids.stat().st_mtime)
+        return None
+
+    def states(self, job_ids: list[str]) -> dict[str, JobState]:
+        found = {job_id: self._state(job_id) for job_id in job_ids}
+        return {job_id: state for job_id, state in found.items() if state is not None}
+
+    def cancel(self, job_ids: list[str]) -> None:
+        for job_id in job_ids:
+            pids = pid_file(self.folder, job_id)
+            if pids.exists():
+                try:
+                    os.killpg(int(pids.read_text()), signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+
+    def script(self, unit: SubmitUnit) -> str:
+        return self._prepared(unit).script_text(self.executor._submitit_command_str)
+
+    def submission_command(self, unit: SubmitUnit, script: str) -> list[str]:
+        return ["bash", script]
+
+    def log_path(self, unit: SubmitUnit, job_id: str, index: int) -> str:
+        return self._prepared(unit).log_path(index)

@@ -1,0 +1,196 @@
+"""Slurm through submitit's SlurmExecutor, extended: our scripts, arrays of any task subset, `afterok`
+dependencies, and job state from `scontrol show job` (many clusters, and the test cluster, run no `sacct`)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from submitit.core import core
+from submitit.slurm.slurm import SlurmExecutor, SlurmJob
+
+from morphcpt.controller.executors import (
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    PENDING,
+    RUNNING,
+    TIMEOUT,
+    Backend,
+    JobState,
+    ScriptSubmission,
+    SubmitUnit,
+    run_scheduler_command,
+)
+from morphcpt.render.scripts import RenderTarget
+
+_STATES = {
+    "PENDING": PENDING,
+    "CONFIGURING": PENDING,
+    "REQUEUED": PENDING,
+    "REQUEUE_HOLD": PENDING,
+    "REQUEUE_FED": PENDING,
+    "RESV_DEL_HOLD": PENDING,
+    "RUNNING": RUNNING,
+    "COMPLETING": RUNNING,
+    "SUSPENDED": RUNNING,
+    "STAGE_OUT": RUNNING,
+    "RESIZING": RUNNING,
+    "SIGNALING": RUNNING,
+    "COMPLETED": COMPLETED,
+    "TIMEOUT": TIMEOUT,
+    "DEADLINE": TIMEOUT,
+    "CANCELLED": CANCELLED,
+    "PREEMPTED": CANCELLED,
+    "REVOKED": CANCELLED,
+}
+
+
+def _expand_tasks(spec: str) -> list[str]:
+    """`0-3%2` or `1,4,7-8` (an array whose tasks have not started yet) -> each index."""
+    indices: list[str] = []
+    for part in spec.split("%")[0].split(","):
+        if "-" in part:
+            low, high = part.split("-")
+            indices.extend(str(i) for i in range(int(low), int(high) + 1))
+        elif part:
+            indices.append(part)
+    return indices
+
+
+def _time(value: str) -> float | None:
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return None
+
+
+def parse_scontrol(text: str) -> dict[str, dict[str, str]]:
+    """`scontrol show job -o` -> {submitit job id: fields}; array tasks are keyed `<array id>_<index>`."""
+    jobs: dict[str, dict[str, str]] = {}
+    for line in text.splitlines():
+        fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+        if "JobId" not in fields:
+            continue
+        array_id, task = fields.get("ArrayJobId"), fields.get("ArrayTaskId")
+        if array_id and task:
+            for index in _expand_tasks(task):
+                jobs[f"{array_id}_{index}"] = fields
+        else:
+            jobs[fields["JobId"]] = fields
+    return jobs
+
+
+def job_state(fields: dict[str, str]) -> JobState:
+    raw = fields.get("JobState", "")
+    code_text = fields.get("ExitCode", "0:0")
+    code, _, signal = code_text.partition(":")
+    exit_code = int(code) if code.isdigit() else None
+    if signal.isdigit() and int(signal) and not exit_code:
+        exit_code = 128 + int(signal)
+    state = _STATES.get(raw, FAILED)  # FAILED, NODE_FAIL, OUT_OF_MEMORY, BOOT_FAIL, ...
+    return JobState(
+        state=state,
+        exit_code=exit_code,
+        reason=f"{raw} ({fields.get('Reason', 'None')})" if state not in (PENDING, RUNNING, COMPLETED) else raw,
+        # A job cancelled while queued has a StartTime but never ran (RunTime 0).
+        started=_time(fields.get("StartTime", ""))
+        if state != PENDING and fields.get("RunTime") != "00:00:00"
+        else None,
+        ended=_time(fields.get("EndTime", "")) if state not in (PENDING, RUNNING) else None,
+    )
+
+
+class ScontrolWatcher(core.InfoWatcher):
+    """submitit's watcher model (one batched call for all jobs) on `scontrol show job -o` instead of sacct."""
+
+    def _make_command(self) -> list[str] | None:
+        return ["scontrol", "show", "job", "-o"] if self._registered - self._finished else None
+
+    def read_info(self, string: bytes | str) -> dict[str, dict[str, str]]:
+        text = string.decode() if isinstance(string, bytes) else string
+        return {job_id: {**fields, "State": job_state(fields).state} for job_id, fields in parse_scontrol(text).items()}
+
+    def get_state(self, job_id: str, mode: str = "standard") -> str:
+        return self.get_info(job_id, mode=mode).get("State") or "UNKNOWN"
+
+
+class MorphcptSlurmJob(SlurmJob[Any]):
+    watcher = ScontrolWatcher(delay_s=60)
+
+
+class MorphcptSlurmExecutor(ScriptSubmission, SlurmExecutor):
+    job_class = MorphcptSlurmJob
+    scheduler_name = "slurm"
+
+    def log_path(self, index: int | None) -> str:
+        assert self._target is not None and self._unit is not None
+        directory = self._target.logs_dir / self._unit.job.name
+        if len(self._unit.specs) == 1:
+            return str(directory / f"{self._unit.token}.log")
+        return str(directory / f"{self._unit.token}_{'%a' if index is None else index}.log")
+
+    def submission_command(self, script: Path | str) -> list[str]:
+        command = ["sbatch", "--parsable"]
+        if self.dependency_ids():
+            # An afterok that can never be met cancels the dependent at once instead of leaving it pending.
+            command += [f"--dependency=afterok:{':'.join(self.dependency_ids())}", "--kill-on-invalid-dep=yes"]
+        return [*command, str(script)]
+
+    def _submit_script(self) -> str:
+        assert self._unit is not None
+        Path(self.log_path(0)).parent.mkdir(parents=True, exist_ok=True)
+        script = self.folder / f"{self._unit.job.name}.{self._unit.token}.sbatch"
+        script.write_text(self.script_text(self._submitit_command_str), encoding="utf-8")
+        output = run_scheduler_command(self.submission_command(script))
+        job_id = output.strip().split(";")[0]
+        if not re.fullmatch(r"\d+", job_id):
+            raise RuntimeError(f"could not read a job id from sbatch's output {output!r}")
+        return job_id
+
+
+class SlurmBackend(Backend):
+    name = "slurm"
+
+    def __init__(self, target: RenderTarget, folder: Path) -> None:
+        self.target = target
+        self.executor = MorphcptSlurmExecutor(folder, python=target.profile.python)
+
+    def _prepared(self, unit: SubmitUnit) -> MorphcptSlurmExecutor:
+        self.executor.prepare(self.target, unit)
+        return self.executor
+
+    def submit(self, unit: SubmitUnit) -> tuple[str, list[str]]:
+        raw_id, jobs = self._prepared(unit).submit_unit()
+        return raw_id, [job.job_id for job in jobs]
+
+    def adopt(self, unit: SubmitUnit) -> tuple[str, list[str]] | None:
+        jobs = parse_scontrol(run_scheduler_command(["scontrol", "show", "job", "-o"]))
+        for fields in jobs.values():
+            if fields.get("JobName") == unit.job_name:
+                raw_id = fields.get("ArrayJobId") or fields["JobId"]
+                executor = self._prepared(unit)
+                executor.write_pickles(raw_id)
+                return raw_id, executor._submit_unit_ids(raw_id, len(unit.specs))
+        return None
+
+    def states(self, job_ids: list[str]) -> dict[str, JobState]:
+        if not job_ids:
+            return {}
+        jobs = parse_scontrol(run_scheduler_command(["scontrol", "show", "job", "-o"]))
+        return {job_id: job_state(jobs[job_id]) for job_id in job_ids if job_id in jobs}
+
+    def cancel(self, job_ids: list[str]) -> None:
+        if job_ids:
+            run_scheduler_command(["scancel", *job_ids])
+
+    def script(self, unit: SubmitUnit) -> str:
+        return self._prepared(unit).script_text(self.executor._submitit_command_str)
+
+    def submission_command(self, unit: SubmitUnit, script: str) -> list[str]:
+        return self._prepared(unit).submission_command(script)
+
+    def log_path(self, unit: SubmitUnit, job_id: str, index: int) -> str:
+        return self._prepared(unit).log_path(index)

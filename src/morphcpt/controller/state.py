@@ -1,0 +1,207 @@
+"""The controller's memory: SQLite at runs/<experiment>/state.db.
+
+One row per (stage, task, attempt). A submission is written as SUBMITTING before the scheduler is called and
+updated with its ids after, so a controller killed in between finds the row on restart and asks the
+scheduler (by the submission's unique job name) instead of submitting again.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS stages (
+    name TEXT PRIMARY KEY, kind TEXT NOT NULL, position INTEGER NOT NULL, array_size INTEGER,
+    after TEXT NOT NULL, params TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'waiting', message TEXT);
+CREATE TABLE IF NOT EXISTS submissions (
+    token TEXT PRIMARY KEY, stage TEXT NOT NULL, attempt INTEGER NOT NULL, job_name TEXT NOT NULL,
+    tasks TEXT NOT NULL, depends TEXT NOT NULL, scheduler_id TEXT, state TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS tasks (
+    stage TEXT NOT NULL, task INTEGER NOT NULL, attempt INTEGER NOT NULL, token TEXT, job_id TEXT,
+    state TEXT NOT NULL, exit_code INTEGER, reason TEXT, counted INTEGER NOT NULL DEFAULT 1,
+    submitted REAL, started REAL, ended REAL, log_path TEXT,
+    PRIMARY KEY (stage, task, attempt));
+CREATE INDEX IF NOT EXISTS tasks_by_state ON tasks (state);
+CREATE INDEX IF NOT EXISTS tasks_by_job ON tasks (job_id);
+"""
+
+# Task states beyond the scheduler's: SUBMITTING (written before the scheduler call), SKIPPED (complete before
+# submission), BUDGET (training stopped at its time budget), LOST (the scheduler forgot an unfinished job),
+# SUPERSEDED (cancelled by the controller to re-wire dependencies; not a failure).
+SUBMITTING, SKIPPED, BUDGET, LOST, SUPERSEDED = "SUBMITTING", "SKIPPED", "BUDGET", "LOST", "SUPERSEDED"
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    stage: str
+    task: int
+    attempt: int
+    token: str | None
+    job_id: str | None
+    state: str
+    exit_code: int | None
+    reason: str | None
+    counted: int
+    submitted: float | None
+    started: float | None
+    ended: float | None
+    log_path: str | None
+
+
+@dataclass(frozen=True)
+class StageRow:
+    name: str
+    kind: str
+    position: int
+    array_size: int | None
+    after: tuple[str, ...]
+    params: dict[str, str]
+    state: str
+    message: str | None
+
+
+class StateStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # ---------------------------------------------------------------- meta and stages
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, values: dict[str, str]) -> None:
+        with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", values.items())
+
+    def sync_stages(self, stages: list[tuple[str, str, int | None, tuple[str, ...], dict[str, str]]]) -> None:
+        with self.transaction() as db:
+            for position, (name, kind, array_size, after, params) in enumerate(stages):
+                db.execute(
+                    "INSERT INTO stages (name, kind, position, array_size, after, params) VALUES (?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT(name) DO UPDATE SET kind=excluded.kind, position=excluded.position, "
+                    "array_size=excluded.array_size, after=excluded.after, params=excluded.params",
+                    (name, kind, position, array_size, json.dumps(list(after)), json.dumps(params)),
+                )
+
+    def stages(self) -> list[StageRow]:
+        rows = self.db.execute("SELECT * FROM stages ORDER BY position").fetchall()
+        return [StageRow(r[0], r[1], r[2], r[3], tuple(json.loads(r[4])), json.loads(r[5]), r[6], r[7]) for r in rows]
+
+    def set_stage_state(self, name: str, state: str, message: str | None = None) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE stages SET state = ?, message = ? WHERE name = ?", (state, message, name))
+
+    # ---------------------------------------------------------------- tasks and submissions
+
+    def tasks(self, stage: str | None = None) -> list[TaskRow]:
+        query = "SELECT * FROM tasks" + (" WHERE stage = ?" if stage else "") + " ORDER BY stage, task, attempt"
+        return [TaskRow(*row) for row in self.db.execute(query, (stage,) if stage else ())]
+
+    def latest_tasks(self) -> dict[tuple[str, int], TaskRow]:
+        latest: dict[tuple[str, int], TaskRow] = {}
+        for row in self.tasks():
+            latest[(row.stage, row.task)] = row  # ordered by attempt, so the last one wins
+        return latest
+
+    def record_skipped(self, stage: str, tasks: list[int]) -> None:
+        now = time.time()
+        with self.transaction() as db:
+            for task in tasks:
+                db.execute(
+                    "INSERT OR IGNORE INTO tasks (stage, task, attempt, state, counted, submitted, ended) "
+                    "VALUES (?, ?, 0, ?, 0, ?, ?)",
+                    (stage, task, SKIPPED, now, now),
+                )
+
+    def begin_submission(
+        self, token: str, stage: str, attempt: int, job_name: str, tasks: list[int], depends: list[str]
+    ) -> None:
+        now = time.time()
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO submissions VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+                (token, stage, attempt, job_name, json.dumps(tasks), json.dumps(depends), SUBMITTING, now),
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO tasks (stage, task, attempt, token, state, counted, submitted) "
+                "VALUES (?, ?, ?, ?, ?, 1, ?)",
+                [(stage, task, attempt, token, SUBMITTING, now) for task in tasks],
+            )
+
+    def finish_submission(self, token: str, scheduler_id: str, job_ids: list[str], logs: list[str]) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE submissions SET scheduler_id = ?, state = 'SUBMITTED' WHERE token = ?", (scheduler_id, token)
+            )
+            rows = db.execute("SELECT stage, tasks, attempt FROM submissions WHERE token = ?", (token,)).fetchone()
+            stage, tasks, attempt = rows[0], json.loads(rows[1]), rows[2]
+            db.executemany(
+                "UPDATE tasks SET job_id = ?, log_path = ?, state = 'PENDING' WHERE stage = ? AND task = ? AND attempt = ?",
+                [(job_id, log, stage, task, attempt) for job_id, log, task in zip(job_ids, logs, tasks, strict=True)],
+            )
+
+    def drop_submission(self, token: str) -> None:
+        """Forget a submission that never reached the scheduler."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM tasks WHERE token = ? AND state = ?", (token, SUBMITTING))
+            db.execute("DELETE FROM submissions WHERE token = ?", (token,))
+
+    def pending_submissions(self) -> list[tuple[str, str, int, str, list[int], list[str]]]:
+        rows = self.db.execute(
+            "SELECT token, stage, attempt, job_name, tasks, depends FROM submissions WHERE state = ?", (SUBMITTING,)
+        ).fetchall()
+        return [(r[0], r[1], r[2], r[3], json.loads(r[4]), json.loads(r[5])) for r in rows]
+
+    def submission_ids(self, stage: str) -> dict[str, str]:
+        """token -> scheduler id of the stage's submissions."""
+        rows = self.db.execute(
+            "SELECT token, scheduler_id FROM submissions WHERE stage = ? AND scheduler_id IS NOT NULL", (stage,)
+        ).fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def update_tasks(
+        self, updates: list[tuple[str, int | None, str | None, float | None, float | None, str, int, int]]
+    ) -> None:
+        """(state, exit_code, reason, started, ended, stage, task, attempt) for each changed task."""
+        if not updates:
+            return
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE tasks SET state = ?, exit_code = ?, reason = ?, started = COALESCE(?, started), "
+                "ended = COALESCE(?, ended) WHERE stage = ? AND task = ? AND attempt = ?",
+                updates,
+            )
+
+    def mark(self, rows: list[TaskRow], state: str, counted: int | None = None, reason: str | None = None) -> None:
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE tasks SET state = ?, counted = COALESCE(?, counted), reason = COALESCE(?, reason) "
+                "WHERE stage = ? AND task = ? AND attempt = ?",
+                [(state, counted, reason, r.stage, r.task, r.attempt) for r in rows],
+            )

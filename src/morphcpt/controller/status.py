@@ -1,0 +1,87 @@
+"""The status table: one row per stage, from the state store (after one batched scheduler poll)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.table import Table
+
+from morphcpt.controller.engine import DONE_STATES, Controller
+from morphcpt.controller.executors import PENDING, RUNNING
+from morphcpt.controller.state import BUDGET, SUBMITTING
+
+
+def _elapsed(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def stage_rows(controller: Controller) -> list[dict[str, Any]]:
+    now = time.time()
+    all_tasks = controller.store.tasks()
+    rows = []
+    for stage in controller.store.stages():
+        history = [t for t in all_tasks if t.stage == stage.name]
+        latest = {t.task: t for t in history}
+        total = stage.array_size or 1
+        done = sum(1 for t in latest.values() if t.state in DONE_STATES)
+        states = {t.state for t in latest.values()}
+        if stage.state in ("failed", "blocked", "cancelled"):
+            state = stage.state
+        elif done == total:
+            state = "done"
+        elif RUNNING in states:
+            state = "running"
+        elif states & {PENDING, SUBMITTING}:
+            state = "queued"
+        elif history:
+            state = "resubmitting"
+        else:
+            state = "waiting"
+        spans = [(t.ended or now) - t.started for t in history if t.started]
+        active = sorted({t.job_id for t in latest.values() if t.job_id and t.state in (PENDING, RUNNING)})
+        recent = sorted({t.job_id for t in latest.values() if t.job_id})
+        rows.append(
+            {
+                "stage": stage.name,
+                "kind": stage.kind,
+                "done": done,
+                "total": total,
+                "state": state,
+                "attempts": max((t.attempt for t in history), default=0),
+                "resumes": sum(1 for t in history if t.state == BUDGET),
+                "elapsed_seconds": round(sum(spans), 1),
+                "job_ids": active or recent,
+                "message": stage.message or "",
+            }
+        )
+    return rows
+
+
+_STYLE = {"done": "green", "failed": "bold red", "blocked": "red", "cancelled": "yellow", "running": "cyan"}
+
+
+def _ids(ids: list[str]) -> str:
+    if len(ids) <= 3:
+        return " ".join(ids)
+    return f"{ids[0]} … {ids[-1]} ({len(ids)})"
+
+
+def status_table(rows: list[dict[str, Any]], title: str) -> Table:
+    table = Table(title=title)
+    for column in ("stage", "tasks", "state", "attempts", "resumes", "elapsed", "job ids", "note"):
+        table.add_column(column, justify="right" if column in ("tasks", "attempts", "resumes") else "left")
+    for row in rows:
+        style = _STYLE.get(row["state"], "")
+        table.add_row(
+            row["stage"],
+            f"{row['done']}/{row['total']}",
+            f"[{style}]{row['state']}[/]" if style else row["state"],
+            str(row["attempts"]),
+            str(row["resumes"]),
+            _elapsed(row["elapsed_seconds"]),
+            _ids(row["job_ids"]),
+            row["message"],
+        )
+    return table
