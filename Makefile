@@ -7,7 +7,7 @@ PY_DIRS := $(wildcard src tests scripts training bench)
 SLURM_DIR ?= $(CURDIR)/.slurm
 EXTRAS ?= data,train,eval,dev
 
-.PHONY: venv system-deps test lint format demo demo-render slurm-up slurm-down clean-jobs nemo-venv nemo-check
+.PHONY: venv system-deps test lint format demo demo-slurm demo-render slurm-up slurm-down clean-jobs nemo-venv nemo-check
 
 venv: $(VENV)/.installed
 
@@ -51,14 +51,24 @@ $(NEMO_VENV)/.installed: constraints-nemo.txt pyproject.toml
 nemo-check: nemo-venv
 	MORPHCPT_REQUIRE_NEMO=1 $(NEMO_VENV)/bin/pytest -p no:cacheprovider tests/test_nemo_recipe.py
 
-# Until the end-to-end demo lands, the demo renders the experiment's jobs for every shipped profile
-# and checks this machine's setup for the local profiles.
+# The whole experiment on a small offline Filipino corpus, through the controller on this machine:
+# split -> preprocess x3 -> merge -> tiny CPU training x3 (each cut by its time budget and resumed) -> export ->
+# benchmarks -> evaluate -> analyze. Rerunning reuses every completed stage. Report: results/report.md.
 demo: venv
-	$(VENV_PY) -m morphcpt verify-setup --profile local --experiment demo
+	$(VENV_PY) -m morphcpt demo-data --experiment demo
+	$(VENV_PY) -m morphcpt submit demo --profile local --watch --interval 2
+
+# The same on the local real Slurm (started here if it is not running), with native afterok dependencies.
+demo-slurm: venv
+	@SLURM_CONF=$(SLURM_DIR)/slurm.conf sinfo -h >/dev/null 2>&1 || $(MAKE) slurm-up
+	$(VENV_PY) -m morphcpt demo-data --experiment demo
+	SLURM_CONF=$(SLURM_DIR)/slurm.conf $(VENV_PY) -m morphcpt submit demo --profile local-slurm --watch --interval 2
+
+# Every shipped profile's hand-submittable scripts, in jobs/<profile>/.
+demo-render: venv
 	@for profile in local local-slurm pbs-a100 slurm-a100; do \
 	  $(VENV_PY) -m morphcpt render --profile $$profile --experiment seapile-tl-cpt --out jobs/$$profile >/dev/null \
 	    && echo "rendered jobs/$$profile/"; done
-	$(VENV_PY) -m morphcpt render --profile pbs-a100 --experiment seapile-tl-cpt --out jobs/pbs-a100
 
 slurm-up: system-deps
 	bash tests/cluster/local_slurm.sh start $(SLURM_DIR)

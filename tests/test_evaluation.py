@@ -271,6 +271,8 @@ def test_analysis_table_matches_the_per_item_results(suites: dict[str, list[Item
         low, high = wilson(correct, len(chosen))
         assert f"{100 * correct / len(chosen):.1f} [{100 * low:.1f}, {100 * high:.1f}]" in result["table"]
     report = (tmp_path / "report.md").read_text()
+    header = next(line for line in report.splitlines() if line.startswith("| benchmark | suite | mode |"))
+    assert header.split("|")[4:-1] == [" baseline ", " stochastok ", " patok "]  # each model once
     assert "| patok | 1.900 |" in report and "(+" in report and "![deltas.png](deltas.png)" in report
 
 

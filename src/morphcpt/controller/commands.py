@@ -27,7 +27,8 @@ def _console() -> Console:
 
 def _print_status(controller: Controller, console: Console) -> None:
     title = f"{controller.experiment.name} on {controller.profile.name} ({controller.profile.scheduler})"
-    console.print(status_table(stage_rows(controller), title))
+    selected = set(controller.selected())
+    console.print(status_table([r for r in stage_rows(controller) if r["stage"] in selected], title))
 
 
 def _report(report: StepReport, console: Console) -> None:
@@ -42,13 +43,15 @@ def watch_loop(controller: Controller, console: Console, interval: float, timeou
     while True:
         report = controller.step()
         _report(report, console)
-        rows = stage_rows(controller)
+        selected = set(controller.selected())
+        rows = [r for r in stage_rows(controller) if r["stage"] in selected]
         summary = [(r["stage"], r["done"], r["state"], r["attempts"]) for r in rows]
         if summary != shown:
             _print_status(controller, console)
             shown = summary
         if report.done:
             console.print(f"[green]experiment {controller.experiment.name}: every stage is done[/]")
+            _print_report(controller, console)
             return 0
         active = any(r["state"] in ("queued", "running", "resubmitting", "waiting") for r in rows)
         if report.failed and not active:
@@ -60,6 +63,17 @@ def watch_loop(controller: Controller, console: Console, interval: float, timeou
             console.print("[yellow]watch: time limit reached; jobs keep running, `morphcpt watch` again later[/]")
             return 3
         time.sleep(interval)
+
+
+def _print_report(controller: Controller, console: Console) -> None:
+    """The analysis table and where the report is, when the run produced one."""
+    report = controller.target.workdir / controller.experiment.evaluation.results_dir / "report.md"
+    if "analyze" not in controller.selected() or not report.exists():
+        return
+    table = [line for line in report.read_text(encoding="utf-8").splitlines() if line.startswith("|")]
+    end = next((i for i in range(1, len(table)) if table[i].startswith("| variant") or not table[i]), len(table))
+    console.print("\n".join(table[:end]), markup=False, highlight=False)
+    console.print(f"report: {report} (with plots in {report.parent})")
 
 
 def _policy(interval: float, max_attempts: int, backoff: float) -> Policy:
@@ -86,10 +100,12 @@ def _with_policy(f):  # type: ignore[no-untyped-def]
 @click.option("--dry-run", is_flag=True, help="print every script and the submission order; submit nothing")
 @click.option("--watch/--no-watch", "follow", default=None, help="keep following [default: only for local]")
 @click.option("--timeout", type=float, help="with --watch: stop following after this many seconds")
+@click.option("--stage", "stages", multiple=True, help="only this stage and what it needs (repeatable)")
 @_with_policy
 def submit(
     experiment: str,
     profile: str,
+    stages: tuple[str, ...],
     workdir: Path | None,
     dry_run: bool,
     follow: bool | None,
@@ -100,6 +116,8 @@ def submit(
 ) -> None:
     """Submit the whole experiment as a dependency graph; stages already complete are skipped."""
     controller = open_controller(experiment, profile, workdir, _policy(interval, max_attempts, backoff))
+    _check_stages(controller, stages)
+    controller.select(list(stages))
     console = _console()
     if dry_run:
         _dry_run(controller)
@@ -120,7 +138,7 @@ def _dry_run(controller: Controller) -> None:
     """Every stage's script as it would be submitted, in submission order, with the exact command line."""
     workdir, experiment = controller.target.workdir, controller.experiment
     number = 0
-    for name in controller.order:
+    for name in controller.selected():
         job = controller.jobs[name]
         tasks = [t or 0 for t in job_tasks(job) if not task_complete(experiment, job, t, workdir)]
         if not tasks:

@@ -6,6 +6,7 @@ the completion markers on disk say. It is safe to run at any time, from any numb
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -201,6 +202,20 @@ class Controller:
         ready_at = (last.ended or now) + self.policy.backoff_seconds * 2 ** (len(counted) - 1)
         return ("submit", "") if now >= ready_at else ("wait", "backoff")
 
+    def select(self, stages: list[str] | None) -> None:
+        """Limit the run to these stages and what they need (None: the whole experiment); remembered."""
+        self.store.set_meta({"targets": json.dumps(sorted(stages) if stages else [])})
+
+    def selected(self) -> list[str]:
+        targets = json.loads(self.store.get_meta("targets") or "[]")
+        if not targets:
+            return self.order
+        needed, frontier = set(targets), set(targets)
+        while frontier:
+            frontier = {u for name in frontier for u in self.jobs[name].after} - needed
+            needed |= frontier
+        return [name for name in self.order if name in needed]
+
     def _downstream(self, names: set[str]) -> set[str]:
         found: set[str] = set()
         frontier = set(names)
@@ -221,7 +236,8 @@ class Controller:
         stages = {s.name: s for s in self.store.stages()}
 
         decisions: dict[str, dict[int, tuple[str, str]]] = {}
-        for name in self.order:
+        selected = self.selected()
+        for name in selected:
             job = self.jobs[name]
             held = stages[name].state in ("cancelled", "failed")
             decisions[name] = {}
@@ -236,7 +252,7 @@ class Controller:
             for name, d in decisions.items()
             if any(v == "stop" for v, _ in d.values())
         }
-        blocked = self._downstream(set(stopped))
+        blocked = self._downstream(set(stopped)) & set(selected)
         self._cancel_blocked(blocked, stopped)
         for name, why in stopped.items():
             if stages[name].state not in ("cancelled",):
@@ -282,7 +298,7 @@ class Controller:
         submitted: list[str] = []
         latest = self.store.latest_tasks()
         running = sum(1 for r in latest.values() if r.state in ACTIVE_STATES)
-        for name in self.order:
+        for name in decisions:
             job = self.jobs[name]
             todo = [task for task, (v, _) in decisions[name].items() if v == "submit"]
             if not todo or name in held:
@@ -320,7 +336,6 @@ class Controller:
         unit = self.unit(job, tasks, attempt, depends, token)
         self.store.begin_submission(token, job.name, attempt, unit.job_name, tasks, depends)
         raw_id, job_ids = self.backend.submit(unit)
-        fault_hook()
         logs = [self.backend.log_path(unit, job_id, i) for i, job_id in enumerate(job_ids)]
         self.store.finish_submission(token, raw_id, job_ids, logs)
 
@@ -344,17 +359,3 @@ class Controller:
         self.store.mark(failed, SUPERSEDED, counted=0)
         for name in names:
             self.store.set_stage_state(name, "waiting")
-
-
-def fault_hook() -> None:
-    """Test hook: MORPHCPT_FAULT_EXIT_AFTER_SUBMITS=N kills the controller right after its Nth submission
-    reached the scheduler and before the store recorded it (the worst moment for a crash)."""
-    import os
-
-    limit = os.environ.get("MORPHCPT_FAULT_EXIT_AFTER_SUBMITS")
-    if not limit:
-        return
-    count = int(os.environ.get("_MORPHCPT_SUBMITS", "0")) + 1
-    os.environ["_MORPHCPT_SUBMITS"] = str(count)
-    if count >= int(limit):
-        os._exit(137)

@@ -7,6 +7,7 @@ of any subset of tasks, add native dependencies, and retry transient scheduler e
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import time
@@ -150,6 +151,7 @@ class ScriptSubmission:
             item.dump(path)
             pickles.append(path)
         raw_id = self._submit_script()
+        fault_hook()
         ids = self._submit_unit_ids(self.base_id(raw_id), len(delayed))
         jobs = [self.job_class(folder=self.folder, job_id=job_id) for job_id in ids]
         for job, path in zip(jobs, pickles, strict=True):
@@ -214,3 +216,15 @@ class Backend(ABC):
     def submission_command(self, unit: SubmitUnit, script: str) -> list[str]:
         """The exact command line that submits `script` (for --dry-run and tests)."""
         raise NotImplementedError
+
+
+def fault_hook() -> None:
+    """Test hook: MORPHCPT_FAULT_EXIT_AFTER_SUBMITS=N kills the controller right after its Nth submission
+    reached the scheduler, before its pickles are in place or the store recorded it (the worst moment)."""
+    limit = os.environ.get("MORPHCPT_FAULT_EXIT_AFTER_SUBMITS")
+    if not limit:
+        return
+    count = int(os.environ.get("_MORPHCPT_SUBMITS", "0")) + 1
+    os.environ["_MORPHCPT_SUBMITS"] = str(count)
+    if count >= int(limit):
+        os._exit(137)

@@ -15,7 +15,7 @@ import shlex
 import subprocess
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from submitit.core import core, job_environment
 
@@ -134,7 +134,7 @@ class PBSJob(core.Job[core.R]):
 
 
 class PBSJobEnvironment(job_environment.JobEnvironment):
-    _env = {
+    _env: ClassVar[dict[str, str]] = {
         "job_id": "PBS_JOBID",
         "array_job_id": "PBS_ARRAY_ID",
         "array_task_id": "PBS_ARRAY_INDEX",

@@ -162,7 +162,8 @@ class StateStore:
             rows = db.execute("SELECT stage, tasks, attempt FROM submissions WHERE token = ?", (token,)).fetchone()
             stage, tasks, attempt = rows[0], json.loads(rows[1]), rows[2]
             db.executemany(
-                "UPDATE tasks SET job_id = ?, log_path = ?, state = 'PENDING' WHERE stage = ? AND task = ? AND attempt = ?",
+                "UPDATE tasks SET job_id = ?, log_path = ?, state = 'PENDING' "
+                "WHERE stage = ? AND task = ? AND attempt = ?",
                 [(job_id, log, stage, task, attempt) for job_id, log, task in zip(job_ids, logs, tasks, strict=True)],
             )
 

@@ -70,7 +70,8 @@ def collect(results_dir: Path) -> list[Cell]:
 
 def _models(cells: list[Cell], reference: str | None) -> list[str]:
     names = sorted({c.model for c in cells})
-    order = [n for n in (reference, "baseline", "stochastok", "patok") if n in names]
+    # dict.fromkeys: the reference is usually "baseline" itself, and must appear once.
+    order = [n for n in dict.fromkeys((reference, "baseline", "stochastok", "patok")) if n in names]
     return order + [n for n in names if n not in order]
 
 
