@@ -70,12 +70,13 @@ def task_attempts(root: Path, stage: str) -> dict[int, int]:
     return dict(rows)
 
 
-def jobs_named(cluster: SlurmCluster, prefix: str) -> list[dict[str, str]]:
+def jobs_named(cluster: SlurmCluster, prefix: str, root: Path) -> list[dict[str, str]]:
+    """The jobs a controller working in `root` submitted for stage `prefix` (the cluster is shared by tests)."""
     out = cluster.run("scontrol", "show", "job", "-o").stdout
     jobs = []
     for line in out.splitlines():
         fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
-        if fields.get("JobName", "").startswith(prefix + "."):
+        if fields.get("JobName", "").startswith(prefix + ".") and fields.get("Command", "").startswith(str(root)):
             jobs.append(fields)
     return jobs
 
@@ -118,8 +119,8 @@ def test_reduced_demo_completes_and_only_killed_array_tasks_rerun(slurm_cluster:
     dependency = ""
     deadline = time.monotonic() + 300
     while len(killed) < 2 and time.monotonic() < deadline:
-        running = [j for j in jobs_named(slurm_cluster, "preprocess_data_patok") if j["JobState"] == "RUNNING"]
-        merge = jobs_named(slurm_cluster, "merge_data_patok")
+        running = [j for j in jobs_named(slurm_cluster, "preprocess_data_patok", work) if j["JobState"] == "RUNNING"]
+        merge = jobs_named(slurm_cluster, "merge_data_patok", work)
         if merge and not dependency:
             dependency = merge[0]["Dependency"]
         for job in running[: 2 - len(killed)]:
@@ -185,7 +186,7 @@ def test_controller_killed_while_submitting_submits_nothing_twice(slurm_cluster:
     stages = status(tmp_path)
     for name in ("download_data", "split_data", "preprocess_data_vanilla", "merge_data_patok", "data_stats"):
         assert stages[name]["state"] == "done", stages[name]
-        submissions = {j.get("ArrayJobId") or j["JobId"] for j in jobs_named(slurm_cluster, name)}
+        submissions = {j.get("ArrayJobId") or j["JobId"] for j in jobs_named(slurm_cluster, name, tmp_path)}
         assert len(submissions) == 1, f"{name} was submitted {len(submissions)} times: {submissions}"
 
 
@@ -200,7 +201,8 @@ def test_deterministic_failure_stops_and_cancels_dependents(slurm_cluster: Slurm
     assert stages["split_data"]["state"] == "blocked"
     assert stages["analyze"]["state"] == "blocked"
     for name in ("split_data", "merge_data_vanilla", "evaluate"):
-        assert all(j["JobState"] == "CANCELLED" for j in jobs_named(slurm_cluster, name)), name
+        jobs = jobs_named(slurm_cluster, name, tmp_path)
+        assert jobs and all(j["JobState"] == "CANCELLED" for j in jobs), (name, jobs)
 
 
 def test_transient_scheduler_errors_are_retried_and_permanent_ones_surface(
