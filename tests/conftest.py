@@ -127,3 +127,14 @@ def replace_body(script: Path, body: str) -> None:
     start = next(i for i, line in enumerate(lines) if line.startswith("# >>> body:"))
     end = next(i for i, line in enumerate(lines) if line.startswith("# <<< body"))
     script.write_text("".join([*lines[: start + 1], body.rstrip("\n") + "\n", *lines[end:]]))
+
+
+# Facts a test wants in the CI log even when it passes (e.g. the afterok dependency Slurm showed).
+EVIDENCE: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if EVIDENCE:
+        terminalreporter.section("evidence")
+        for line in EVIDENCE:
+            terminalreporter.write_line(line)

@@ -28,7 +28,6 @@ from morphcpt.controller.pbs import (
     job_state,
     parse_qstat_json,
     pbs_id,
-    pbs_parent,
     submitit_id,
 )
 from morphcpt.controller.tasks import TaskSpec
@@ -98,8 +97,8 @@ def test_job_ids_between_pbs_and_submitit() -> None:
     assert submitit_id("1234[].pbs01") == "1234.pbs01"
     assert submitit_id("1234.pbs01") == "1234.pbs01"
     assert pbs_id("1234.pbs01_7") == "1234[7].pbs01"
-    assert pbs_parent("1234.pbs01_7") == "1234[].pbs01"
-    assert pbs_parent("99") == "99"
+    assert pbs_id("1234.pbs01_7", parent=True) == "1234[].pbs01"
+    assert pbs_id("99", parent=True) == "99"
     assert PBSExecutor._get_job_id_from_submission_command("1235[].pbs01\n") == "1235[].pbs01"
     with pytest.raises(RuntimeError, match="qsub"):
         PBSExecutor._get_job_id_from_submission_command("qsub: Unknown queue")

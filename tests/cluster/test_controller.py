@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, SlurmCluster, profile_data, write_yaml
+from conftest import EVIDENCE, REPO, SlurmCluster, profile_data, write_yaml
 from morphcpt.config import load_experiment
 from morphcpt.controller.executors import SchedulerError, run_scheduler_command
 
@@ -129,7 +129,8 @@ def test_reduced_demo_completes_and_only_killed_array_tasks_rerun(slurm_cluster:
             killed.append(job["ArrayTaskId"])
         time.sleep(0.2)
     assert len(killed) == 2, "never saw two patok array tasks running"
-    print(f"cancelled patok array tasks {killed}; merge_data_patok had Dependency={dependency}")
+    EVIDENCE.append(f"reduced demo on Slurm: merge_data_patok had Dependency={dependency} (scontrol show job)")
+    EVIDENCE.append(f"reduced demo on Slurm: cancelled patok array tasks {killed} while they ran")
     assert dependency.startswith("afterok:"), dependency
     assert controller.wait(timeout=900) == 0, (tmp_path / "controller.log").read_text()[-4000:]
 

@@ -269,14 +269,19 @@ class Controller:
                     self.store.set_stage_state(name, state)
         return StepReport(submitted=submitted, stopped=stopped, done=done)
 
-    def _cancel_blocked(self, blocked: set[str], stopped: dict[str, str]) -> None:
-        if not blocked:
-            return
-        rows = [r for r in self.store.latest_tasks().values() if r.stage in blocked and r.state in ACTIVE_STATES]
+    def _cancel_active(self, stages: set[str], reason: str) -> list[str]:
+        """Cancel the stages' queued and running jobs; the tasks are recorded as cancelled, not failed."""
+        rows = [r for r in self.store.latest_tasks().values() if r.stage in stages and r.state in ACTIVE_STATES]
         ids = [r.job_id for r in rows if r.job_id]
         if ids:
             self.backend.cancel(ids)
-        self.store.mark(rows, CANCELLED, counted=0, reason="upstream stage failed")
+        self.store.mark(rows, CANCELLED, counted=0, reason=reason)
+        return ids
+
+    def _cancel_blocked(self, blocked: set[str], stopped: dict[str, str]) -> None:
+        if not blocked:
+            return
+        self._cancel_active(blocked, "upstream stage failed")
         for name in blocked:
             upstream = ", ".join(sorted(stopped))
             self.store.set_stage_state(name, "blocked", f"not run: {upstream} failed")
@@ -343,11 +348,7 @@ class Controller:
 
     def cancel(self, stages: list[str] | None = None) -> list[str]:
         names = set(stages or self.order)
-        rows = [r for r in self.store.latest_tasks().values() if r.stage in names and r.state in ACTIVE_STATES]
-        ids = [r.job_id for r in rows if r.job_id]
-        if ids:
-            self.backend.cancel(ids)
-        self.store.mark(rows, CANCELLED, counted=0, reason="cancelled by the user")
+        ids = self._cancel_active(names, "cancelled by the user")
         for name in names:
             self.store.set_stage_state(name, "cancelled", "cancelled by the user; `morphcpt retry` resumes")
         return ids

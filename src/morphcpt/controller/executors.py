@@ -218,6 +218,38 @@ class Backend(ABC):
         raise NotImplementedError
 
 
+class SubmititBackend(Backend):
+    """A Backend whose submissions go through one of the ScriptSubmission executors above."""
+
+    executor: Any
+
+    def __init__(self, target: RenderTarget, executor: ScriptSubmission) -> None:
+        self.target = target
+        self.executor = executor
+
+    def _prepared(self, unit: SubmitUnit) -> Any:
+        self.executor.prepare(self.target, unit)
+        return self.executor
+
+    def submit(self, unit: SubmitUnit) -> tuple[str, list[str]]:
+        raw_id, jobs = self._prepared(unit).submit_unit()
+        return raw_id, [job.job_id for job in jobs]
+
+    def _adopted(self, unit: SubmitUnit, raw_id: str) -> tuple[str, list[str]]:
+        executor = self._prepared(unit)
+        executor.write_pickles(raw_id)
+        return raw_id, executor._submit_unit_ids(executor.base_id(raw_id), len(unit.specs))
+
+    def script(self, unit: SubmitUnit) -> str:
+        return self._prepared(unit).script_text(self.executor._submitit_command_str)  # type: ignore[no-any-return]
+
+    def submission_command(self, unit: SubmitUnit, script: str) -> list[str]:
+        return self._prepared(unit).submission_command(script)  # type: ignore[no-any-return]
+
+    def log_path(self, unit: SubmitUnit, job_id: str, index: int) -> str:
+        return self._prepared(unit).log_path(index)  # type: ignore[no-any-return]
+
+
 def fault_hook() -> None:
     """Test hook: MORPHCPT_FAULT_EXIT_AFTER_SUBMITS=N kills the controller right after its Nth submission
     reached the scheduler, before its pickles are in place or the store recorded it (the worst moment)."""

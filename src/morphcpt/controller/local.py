@@ -20,9 +20,9 @@ from morphcpt.controller.executors import (
     FAILED,
     RUNNING,
     TIMEOUT,
-    Backend,
     JobState,
     ScriptSubmission,
+    SubmititBackend,
     SubmitUnit,
 )
 from morphcpt.render.scripts import RenderTarget
@@ -93,30 +93,18 @@ def _alive(pid: int) -> bool:
     return True
 
 
-class LocalBackend(Backend):
+class LocalBackend(SubmititBackend):
     name = "local"
     native_dependencies = False
 
     def __init__(self, target: RenderTarget, folder: Path) -> None:
-        self.target = target
-        self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
-        self.executor = MorphcptLocalExecutor(folder, target)
-
-    def _prepared(self, unit: SubmitUnit) -> MorphcptLocalExecutor:
-        self.executor.prepare(self.target, unit)
-        return self.executor
-
-    def submit(self, unit: SubmitUnit) -> tuple[str, list[str]]:
-        raw_id, jobs = self._prepared(unit).submit_unit()
-        return raw_id, [job.job_id for job in jobs]
+        self.folder = folder
+        super().__init__(target, MorphcptLocalExecutor(folder, target))
 
     def adopt(self, unit: SubmitUnit) -> tuple[str, list[str]] | None:
         job_id = f"local-{unit.token}"
-        if not pid_file(self.folder, job_id).exists():
-            return None
-        self._prepared(unit).write_pickles(job_id)
-        return job_id, [job_id]
+        return self._adopted(unit, job_id) if pid_file(self.folder, job_id).exists() else None
 
     def _state(self, job_id: str) -> JobState | None:
         process = self.executor.processes.get(job_id)
@@ -151,11 +139,5 @@ class LocalBackend(Backend):
                 except ProcessLookupError:
                     pass
 
-    def script(self, unit: SubmitUnit) -> str:
-        return self._prepared(unit).script_text(self.executor._submitit_command_str)
-
     def submission_command(self, unit: SubmitUnit, script: str) -> list[str]:
         return ["bash", script]
-
-    def log_path(self, unit: SubmitUnit, job_id: str, index: int) -> str:
-        return self._prepared(unit).log_path(index)

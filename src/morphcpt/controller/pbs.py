@@ -26,9 +26,9 @@ from morphcpt.controller.executors import (
     PENDING,
     RUNNING,
     TIMEOUT,
-    Backend,
     JobState,
     ScriptSubmission,
+    SubmititBackend,
     SubmitUnit,
     run_scheduler_command,
 )
@@ -51,13 +51,13 @@ def submitit_id(pbs_id: str) -> str:
     return f"{base}_{match.group('index')}" if match.group("index") else base
 
 
-def pbs_id(submitit_job_id: str) -> str:
-    """The inverse of submitit_id for a task: `1234.srv_3` -> `1234[3].srv`."""
+def pbs_id(submitit_job_id: str, parent: bool = False) -> str:
+    """The inverse of submitit_id: `1234.srv_3` -> `1234[3].srv`, or with `parent` its array `1234[].srv`."""
     base, _, index = submitit_job_id.partition("_")
     if not index:
         return base
     number, dot, server = base.partition(".")
-    return f"{number}[{index}]{dot}{server}"
+    return f"{number}[{'' if parent else index}]{dot}{server}"
 
 
 def _time(value: str | None) -> float | None:
@@ -117,8 +117,8 @@ class PBSInfoWatcher(core.InfoWatcher):
     """One `qstat -x -f -F json -t` for every registered job (finished ones too, thanks to -x)."""
 
     def _make_command(self) -> list[str] | None:
-        ids = sorted(self._registered - self._finished)
-        return ["qstat", "-x", "-f", "-F", "json", "-t", *[pbs_id(i) for i in ids]] if ids else None
+        ids = sorted({pbs_id(i, parent=True) for i in self._registered - self._finished})
+        return ["qstat", "-x", "-f", "-F", "json", "-t", *ids] if ids else None
 
     def read_info(self, string: bytes | str) -> dict[str, dict[str, str]]:
         text = string.decode() if isinstance(string, bytes) else string
@@ -249,55 +249,24 @@ def _which(name: str) -> bool:
     return which(name) is not None
 
 
-class PBSBackend(Backend):
+class PBSBackend(SubmititBackend):
     name = "pbs"
 
     def __init__(self, target: RenderTarget, folder: Path) -> None:
-        self.target = target
-        self.executor = PBSExecutor(folder, python=target.profile.python)
-
-    def _prepared(self, unit: SubmitUnit) -> PBSExecutor:
-        self.executor.prepare(self.target, unit)
-        return self.executor
-
-    def submit(self, unit: SubmitUnit) -> tuple[str, list[str]]:
-        raw_id, jobs = self._prepared(unit).submit_unit()
-        return raw_id, [job.job_id for job in jobs]
+        super().__init__(target, PBSExecutor(folder, python=target.profile.python))
 
     def adopt(self, unit: SubmitUnit) -> tuple[str, list[str]] | None:
         found = run_scheduler_command(["qselect", "-x", "-N", unit.job_name]).split()
-        if not found:
-            return None
-        executor = self._prepared(unit)
-        executor.write_pickles(found[0])
-        return found[0], executor._submit_unit_ids(submitit_id(found[0]), len(unit.specs))
+        return self._adopted(unit, found[0]) if found else None
 
     def states(self, job_ids: list[str]) -> dict[str, JobState]:
         if not job_ids:
             return {}
         # Array parents are asked for once; -t lists their subjobs.
-        asked = sorted({pbs_parent(i) for i in job_ids})
+        asked = sorted({pbs_id(i, parent=True) for i in job_ids})
         jobs = parse_qstat_json(run_scheduler_command(["qstat", "-x", "-f", "-F", "json", "-t", *asked]))
         return {job_id: job_state(jobs[job_id]) for job_id in job_ids if job_id in jobs}
 
     def cancel(self, job_ids: list[str]) -> None:
         if job_ids:
             run_scheduler_command(["qdel", *[pbs_id(i) for i in job_ids]])
-
-    def script(self, unit: SubmitUnit) -> str:
-        return self._prepared(unit).script_text(self.executor._submitit_command_str)
-
-    def submission_command(self, unit: SubmitUnit, script: str) -> list[str]:
-        return self._prepared(unit).submission_command(script)
-
-    def log_path(self, unit: SubmitUnit, job_id: str, index: int) -> str:
-        return self._prepared(unit).log_path(index)
-
-
-def pbs_parent(submitit_job_id: str) -> str:
-    """The id qstat wants for a job or for the array a task belongs to: `1234.srv_3` -> `1234[].srv`."""
-    base, _, index = submitit_job_id.partition("_")
-    if not index:
-        return base
-    number, dot, server = base.partition(".")
-    return f"{number}[]{dot}{server}"

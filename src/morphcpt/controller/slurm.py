@@ -18,9 +18,9 @@ from morphcpt.controller.executors import (
     PENDING,
     RUNNING,
     TIMEOUT,
-    Backend,
     JobState,
     ScriptSubmission,
+    SubmititBackend,
     SubmitUnit,
     run_scheduler_command,
 )
@@ -151,29 +151,17 @@ class MorphcptSlurmExecutor(ScriptSubmission, SlurmExecutor):
         return job_id
 
 
-class SlurmBackend(Backend):
+class SlurmBackend(SubmititBackend):
     name = "slurm"
 
     def __init__(self, target: RenderTarget, folder: Path) -> None:
-        self.target = target
-        self.executor = MorphcptSlurmExecutor(folder, python=target.profile.python)
-
-    def _prepared(self, unit: SubmitUnit) -> MorphcptSlurmExecutor:
-        self.executor.prepare(self.target, unit)
-        return self.executor
-
-    def submit(self, unit: SubmitUnit) -> tuple[str, list[str]]:
-        raw_id, jobs = self._prepared(unit).submit_unit()
-        return raw_id, [job.job_id for job in jobs]
+        super().__init__(target, MorphcptSlurmExecutor(folder, python=target.profile.python))
 
     def adopt(self, unit: SubmitUnit) -> tuple[str, list[str]] | None:
         jobs = parse_scontrol(run_scheduler_command(["scontrol", "show", "job", "-o"]))
         for fields in jobs.values():
             if fields.get("JobName") == unit.job_name:
-                raw_id = fields.get("ArrayJobId") or fields["JobId"]
-                executor = self._prepared(unit)
-                executor.write_pickles(raw_id)
-                return raw_id, executor._submit_unit_ids(raw_id, len(unit.specs))
+                return self._adopted(unit, fields.get("ArrayJobId") or fields["JobId"])
         return None
 
     def states(self, job_ids: list[str]) -> dict[str, JobState]:
@@ -185,12 +173,3 @@ class SlurmBackend(Backend):
     def cancel(self, job_ids: list[str]) -> None:
         if job_ids:
             run_scheduler_command(["scancel", *job_ids])
-
-    def script(self, unit: SubmitUnit) -> str:
-        return self._prepared(unit).script_text(self.executor._submitit_command_str)
-
-    def submission_command(self, unit: SubmitUnit, script: str) -> list[str]:
-        return self._prepared(unit).submission_command(script)
-
-    def log_path(self, unit: SubmitUnit, job_id: str, index: int) -> str:
-        return self._prepared(unit).log_path(index)
