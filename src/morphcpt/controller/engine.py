@@ -316,13 +316,13 @@ class Controller:
                 # Dependents still queued on this stage's old jobs would wait forever: re-wire them.
                 for row in self._supersede(self._downstream({name})):
                     decisions[row.stage][row.task] = ("submit", "")
-            attempt = 1 + max((r.attempt for r in self.store.tasks(name)), default=0)
+            tried = {r.task: r.attempt for r in self.store.tasks(name)}  # ordered: the last attempt wins
             size = self.profile.max_array_size if native else 1
             for start in range(0, len(todo), size):
                 if not native and running >= self._max_parallel_local():
                     break
                 part = todo[start : start + size]
-                self._submit(job, part, attempt, depends)
+                self._submit(job, {task: tried.get(task, 0) + 1 for task in part}, depends)
                 running += len(part)
                 for task in part:
                     decisions[name][task] = ("active", "")
@@ -336,10 +336,10 @@ class Controller:
             self.store.mark(rows, SUPERSEDED, counted=0, reason="re-wired to a resubmitted upstream job")
         return rows
 
-    def _submit(self, job: StageJob, tasks: list[int], attempt: int, depends: list[str]) -> None:
+    def _submit(self, job: StageJob, attempts: dict[int, int], depends: list[str]) -> None:
         token = new_token()
-        unit = self.unit(job, tasks, attempt, depends, token)
-        self.store.begin_submission(token, job.name, attempt, unit.job_name, tasks, depends)
+        unit = self.unit(job, list(attempts), max(attempts.values()), depends, token)
+        self.store.begin_submission(token, job.name, attempts, unit.job_name, depends)
         raw_id, job_ids = self.backend.submit(unit)
         logs = [self.backend.log_path(unit, job_id, i) for i, job_id in enumerate(job_ids)]
         self.store.finish_submission(token, raw_id, job_ids, logs)

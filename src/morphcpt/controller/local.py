@@ -110,20 +110,20 @@ class LocalBackend(SubmititBackend):
         process = self.executor.processes.get(job_id)
         if process is not None:
             process.poll()  # reaps the child, so a finished job is not mistaken for a live zombie
-        done = exit_file(self.folder, job_id)
+        done, pids = exit_file(self.folder, job_id), pid_file(self.folder, job_id)
+        started = pids.stat().st_mtime if pids.exists() else None
         if done.exists():
             code = int(done.read_text().strip() or 1)
-            ended = done.stat().st_mtime
+            times = {"started": started, "ended": done.stat().st_mtime}
             if code == 0:
-                return JobState(COMPLETED, 0, ended=ended)
+                return JobState(COMPLETED, 0, **times)
             if code == TIMEOUT_STATUS:
-                return JobState(TIMEOUT, code, reason="walltime reached (timeout)", ended=ended)
+                return JobState(TIMEOUT, code, reason="walltime reached (timeout)", **times)
             if code >= 128 and code - 128 in (signal.SIGTERM, signal.SIGINT, signal.SIGKILL):
-                return JobState(CANCELLED, code, reason=f"killed by signal {code - 128}", ended=ended)
-            return JobState(FAILED, code, ended=ended)
-        pids = pid_file(self.folder, job_id)
-        if pids.exists() and _alive(int(pids.read_text())):
-            return JobState(RUNNING, started=pids.stat().st_mtime)
+                return JobState(CANCELLED, code, reason=f"killed by signal {code - 128}", **times)
+            return JobState(FAILED, code, **times)
+        if started is not None and _alive(int(pids.read_text())):
+            return JobState(RUNNING, started=started)
         return None
 
     def states(self, job_ids: list[str]) -> dict[str, JobState]:

@@ -140,18 +140,29 @@ class StateStore:
                 )
 
     def begin_submission(
-        self, token: str, stage: str, attempt: int, job_name: str, tasks: list[int], depends: list[str]
+        self, token: str, stage: str, attempts: dict[int, int], job_name: str, depends: list[str]
     ) -> None:
+        """Record a submission before the scheduler sees it; `attempts` is each task's attempt number."""
         now = time.time()
+        tasks = list(attempts)
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO submissions VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?)",
-                (token, stage, attempt, job_name, json.dumps(tasks), json.dumps(depends), SUBMITTING, now),
+                (
+                    token,
+                    stage,
+                    max(attempts.values()),
+                    job_name,
+                    json.dumps(tasks),
+                    json.dumps(depends),
+                    SUBMITTING,
+                    now,
+                ),
             )
             db.executemany(
                 "INSERT OR REPLACE INTO tasks (stage, task, attempt, token, state, counted, submitted) "
                 "VALUES (?, ?, ?, ?, ?, 1, ?)",
-                [(stage, task, attempt, token, SUBMITTING, now) for task in tasks],
+                [(stage, task, attempt, token, SUBMITTING, now) for task, attempt in attempts.items()],
             )
 
     def finish_submission(self, token: str, scheduler_id: str, job_ids: list[str], logs: list[str]) -> None:
@@ -159,12 +170,12 @@ class StateStore:
             db.execute(
                 "UPDATE submissions SET scheduler_id = ?, state = 'SUBMITTED' WHERE token = ?", (scheduler_id, token)
             )
-            rows = db.execute("SELECT stage, tasks, attempt FROM submissions WHERE token = ?", (token,)).fetchone()
-            stage, tasks, attempt = rows[0], json.loads(rows[1]), rows[2]
+            rows = db.execute("SELECT stage, tasks FROM submissions WHERE token = ?", (token,)).fetchone()
+            stage, tasks = rows[0], json.loads(rows[1])
             db.executemany(
                 "UPDATE tasks SET job_id = ?, log_path = ?, state = 'PENDING' "
-                "WHERE stage = ? AND task = ? AND attempt = ?",
-                [(job_id, log, stage, task, attempt) for job_id, log, task in zip(job_ids, logs, tasks, strict=True)],
+                "WHERE stage = ? AND task = ? AND token = ?",
+                [(job_id, log, stage, task, token) for job_id, log, task in zip(job_ids, logs, tasks, strict=True)],
             )
 
     def drop_submission(self, token: str) -> None:
