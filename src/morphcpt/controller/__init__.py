@@ -64,10 +64,12 @@ def open_controller(
     path = state_path(target.workdir, prof.paths.runs, exp)
     store = StateStore(path)
     recorded = store.get_meta("profile")
-    if recorded and Path(recorded) != profile_path.absolute():
+    active = store.db.execute("SELECT COUNT(*) FROM tasks WHERE state IN ('SUBMITTING', 'PENDING', 'RUNNING')")
+    if recorded and Path(recorded) != profile_path.absolute() and active.fetchone()[0]:
         store.close()
         raise MorphcptError(
-            f"{path} belongs to a run submitted with profile {recorded}; cancel it or use a different workdir"
+            f"{path} has jobs queued or running under profile {recorded}; "
+            f"`morphcpt cancel {exp.name}` them first, or use another workdir"
         )
     controller = Controller(target, store, make_backend(target, path.parent / "submitit"), policy)
     controller.register()
