@@ -119,7 +119,7 @@ def test_qsub_command_line_and_array_script(tmp_path: Path) -> None:
     backend = PBSBackend(target, tmp_path / "runs/demo/submitit")
     job = next(j for j in experiment_jobs(target.experiment) if j.name == "preprocess_data_vanilla")
     specs = [TaskSpec(job, "experiment.yaml", chunk) for chunk in (1, 2, 3, 4)]
-    unit = SubmitUnit(specs, token="tok1", attempt=1, depends=["1234[].pbs01", "1240.pbs01"])
+    unit = SubmitUnit(specs, token="tok1", depends=["1234[].pbs01", "1240.pbs01"])
     assert backend.submission_command(unit, "s.pbs") == [
         "qsub",
         "-W",
@@ -133,7 +133,7 @@ def test_qsub_command_line_and_array_script(tmp_path: Path) -> None:
     assert "export SUBMITIT_EXECUTOR=pbs" in script
     assert any(line.endswith("-u -m submitit.core._submit runs/demo/submitit") for line in script)
     assert not any("CHUNK=" in line for line in script)  # each task's chunk is in its own pickle
-    single = SubmitUnit(specs[:1], token="tok2", attempt=2)
+    single = SubmitUnit(specs[:1], token="tok2")
     text = backend.script(single)
     assert "#PBS -J" not in text  # PBS Pro rejects a one-subjob array
     assert backend.submission_command(single, "s.pbs") == ["qsub", "s.pbs"]
@@ -165,7 +165,7 @@ def test_rendered_job_runs_its_stage_under_bash_with_pbs_variables(tmp_path: Pat
     target = _target(tmp_path, items_per_suite=5)
     backend = PBSBackend(target, tmp_path / "runs/demo/submitit")
     job = next(j for j in experiment_jobs(target.experiment) if j.kind == "benchmarks")
-    unit = SubmitUnit([TaskSpec(job, "experiment.yaml")], token="tok3", attempt=1)
+    unit = SubmitUnit([TaskSpec(job, "experiment.yaml")], token="tok3")
     executor = backend._prepared(unit)
     script = tmp_path / "job.pbs"
     script.write_text(backend.script(unit))

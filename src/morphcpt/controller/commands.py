@@ -25,10 +25,14 @@ def _console() -> Console:
     return Console(soft_wrap=False, width=160 if not sys.stdout.isatty() else None)
 
 
-def _print_status(controller: Controller, console: Console) -> None:
-    title = f"{controller.experiment.name} on {controller.profile.name} ({controller.profile.scheduler})"
+def _selected_rows(controller: Controller) -> list[dict[str, object]]:
     selected = set(controller.selected())
-    console.print(status_table([r for r in stage_rows(controller) if r["stage"] in selected], title))
+    return [r for r in stage_rows(controller) if r["stage"] in selected]
+
+
+def _print_status(controller: Controller, console: Console, rows: list[dict[str, object]] | None = None) -> None:
+    title = f"{controller.experiment.name} on {controller.profile.name} ({controller.profile.scheduler})"
+    console.print(status_table(_selected_rows(controller) if rows is None else rows, title))
 
 
 def _report(report: StepReport, console: Console) -> None:
@@ -43,11 +47,10 @@ def watch_loop(controller: Controller, console: Console, interval: float, timeou
     while True:
         report = controller.step()
         _report(report, console)
-        selected = set(controller.selected())
-        rows = [r for r in stage_rows(controller) if r["stage"] in selected]
+        rows = _selected_rows(controller)
         summary = [(r["stage"], r["done"], r["state"], r["attempts"]) for r in rows]
         if summary != shown:
-            _print_status(controller, console)
+            _print_status(controller, console, rows)
             shown = summary
         if report.done:
             console.print(f"[green]experiment {controller.experiment.name}: every stage is done[/]")
@@ -71,13 +74,13 @@ def _print_report(controller: Controller, console: Console) -> None:
     if "analyze" not in controller.selected() or not report.exists():
         return
     table = [line for line in report.read_text(encoding="utf-8").splitlines() if line.startswith("|")]
-    end = next((i for i in range(1, len(table)) if table[i].startswith("| variant") or not table[i]), len(table))
+    end = next((i for i in range(1, len(table)) if table[i].startswith("| variant")), len(table))
     console.print("\n".join(table[:end]), markup=False, highlight=False)
     console.print(f"report: {report} (with plots in {report.parent})")
 
 
 def _policy(interval: float, max_attempts: int, backoff: float) -> Policy:
-    return Policy(max_attempts=max_attempts, backoff_seconds=backoff, poll_seconds=interval)
+    return Policy(max_attempts=max_attempts, backoff_seconds=backoff)
 
 
 policy_options = [
@@ -140,7 +143,7 @@ def _dry_run(controller: Controller) -> None:
     number = 0
     for name in controller.selected():
         job = controller.jobs[name]
-        tasks = [t or 0 for t in job_tasks(job) if not task_complete(experiment, job, t, workdir)]
+        tasks = [t for t in job_tasks(job) if not task_complete(experiment, job, t, workdir)]
         if not tasks:
             click.echo(f"# {name}: complete, not submitted")
             continue
@@ -149,7 +152,7 @@ def _dry_run(controller: Controller) -> None:
         size = controller.profile.max_array_size
         parts = [tasks[i : i + size] for i in range(0, len(tasks), size)]
         for part in parts:
-            unit = controller.unit(job, part, 1, depends, "dryrun")
+            unit = controller.unit(job, part, depends, "dryrun")
             script = f"runs/{experiment.name}/submitit/{name}.dryrun"
             command = " ".join(controller.backend.submission_command(unit, script))
             click.echo(f"# ---- {number}. {name} (tasks {part[0]}-{part[-1]}): {command}")

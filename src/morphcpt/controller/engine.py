@@ -7,6 +7,7 @@ the completion markers on disk say. It is safe to run at any time, from any numb
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -40,7 +41,6 @@ class Policy:
     max_attempts: int = 3  # counted failures of one task before it is given up
     max_resumes: int = 50  # time-budget / walltime resubmissions of one training run
     backoff_seconds: float = 5.0  # before resubmitting a failed task; doubles with each failure
-    poll_seconds: float = 10.0
 
 
 @dataclass
@@ -77,7 +77,6 @@ class Controller:
         self.jobs = {job.name: job for job in experiment_jobs(target.experiment)}
         self.order = list(self.jobs)
         self.experiment_ref = target.experiment_reference()
-        self._not_before: dict[tuple[str, int], float] = {}
 
     @property
     def experiment(self) -> Experiment:
@@ -110,27 +109,26 @@ class Controller:
             backend=self.experiment.training.backend,
         )
 
-    def unit(self, job: StageJob, tasks: list[int], attempt: int, depends: list[str], token: str) -> SubmitUnit:
-        return SubmitUnit([self.spec(job, t) for t in tasks], token=token, attempt=attempt, depends=depends)
+    def unit(self, job: StageJob, tasks: list[int], depends: list[str], token: str) -> SubmitUnit:
+        return SubmitUnit([self.spec(job, t) for t in tasks], token=token, depends=depends)
+
+    def _record_submitted(self, unit: SubmitUnit, raw_id: str, job_ids: list[str]) -> None:
+        logs = [self.backend.log_path(unit, index) for index in range(len(job_ids))]
+        self.store.finish_submission(unit.token, raw_id, job_ids, logs)
 
     # ---------------------------------------------------------------- crash recovery
 
     def recover_interrupted_submissions(self) -> None:
         """Submissions written as SUBMITTING by a controller that died: adopt the job if it reached the
         scheduler (found by its unique name), forget the row otherwise."""
-        for token, stage, attempt, _name, tasks, depends in self.store.pending_submissions():
+        for token, stage, tasks, depends in self.store.pending_submissions():
             job = self.jobs.get(stage)
-            if job is None:
+            unit = self.unit(job, tasks, depends, token) if job else None
+            found = self.backend.adopt(unit) if unit else None
+            if unit is None or found is None:
                 self.store.drop_submission(token)
-                continue
-            unit = self.unit(job, tasks, attempt, depends, token)
-            found = self.backend.adopt(unit)
-            if found is None:
-                self.store.drop_submission(token)
-                continue
-            raw_id, job_ids = found
-            logs = [self.backend.log_path(unit, job_id, i) for i, job_id in enumerate(job_ids)]
-            self.store.finish_submission(token, raw_id, job_ids, logs)
+            else:
+                self._record_submitted(unit, *found)
 
     # ---------------------------------------------------------------- polling
 
@@ -150,9 +148,7 @@ class Controller:
             info = states.get(row.job_id)
             if info is None:
                 # The scheduler no longer knows the job: its outputs decide.
-                complete = job is not None and task_complete(
-                    self.experiment, job, row.task or None, self.target.workdir
-                )
+                complete = job is not None and task_complete(self.experiment, job, row.task, self.target.workdir)
                 state, code, reason = (COMPLETED, 0, "") if complete else (LOST, None, "unknown to the scheduler")
                 updates.append((state, code, reason, None, time.time(), row.stage, row.task, row.attempt))
                 continue
@@ -176,7 +172,7 @@ class Controller:
     def _decide(self, job: StageJob, task: int, history: list[TaskRow], now: float) -> tuple[str, str]:
         """('done'|'active'|'submit'|'wait'|'stop', why) for one task from its attempts so far."""
         if not history:
-            if task_complete(self.experiment, job, task or None, self.target.workdir):
+            if task_complete(self.experiment, job, task, self.target.workdir):
                 self.store.record_skipped(job.name, [task])
                 return "done", ""
             return "submit", ""
@@ -225,7 +221,7 @@ class Controller:
             frontier = nxt
         return found
 
-    def step(self, submit: bool = True) -> StepReport:
+    def step(self) -> StepReport:
         """Poll, decide, (re)submit. Returns what happened; `done` once every stage is complete."""
         self.recover_interrupted_submissions()
         self.poll()
@@ -241,7 +237,7 @@ class Controller:
             job = self.jobs[name]
             held = stages[name].state in ("cancelled", "failed")
             decisions[name] = {}
-            for task in (t or 0 for t in job_tasks(job)):
+            for task in job_tasks(job):
                 verdict = self._decide(job, task, history[(name, task)], now)
                 if held and verdict[0] == "submit":
                     verdict = ("stop", stages[name].message or stages[name].state)
@@ -258,9 +254,7 @@ class Controller:
             if stages[name].state not in ("cancelled",):
                 self.store.set_stage_state(name, "failed", why)
 
-        submitted: list[str] = []
-        if submit:
-            submitted = self._submit_ready(decisions, blocked | set(stopped))
+        submitted = self._submit_ready(decisions, blocked | set(stopped))
         done = all(v == "done" for d in decisions.values() for v, _ in d.values())
         for name, d in decisions.items():
             if name not in stopped and name not in blocked and stages[name].state not in ("cancelled",):
@@ -292,8 +286,6 @@ class Controller:
         return sorted({sid for token, sid in self.store.submission_ids(stage).items() if token in tokens})
 
     def _max_parallel_local(self) -> int:
-        import os
-
         return self.profile.max_concurrent_tasks or os.cpu_count() or 1
 
     def _submit_ready(self, decisions: dict[str, dict[int, tuple[str, str]]], held: set[str]) -> list[str]:
@@ -338,11 +330,9 @@ class Controller:
 
     def _submit(self, job: StageJob, attempts: dict[int, int], depends: list[str]) -> None:
         token = new_token()
-        unit = self.unit(job, list(attempts), max(attempts.values()), depends, token)
+        unit = self.unit(job, list(attempts), depends, token)
         self.store.begin_submission(token, job.name, attempts, unit.job_name, depends)
-        raw_id, job_ids = self.backend.submit(unit)
-        logs = [self.backend.log_path(unit, job_id, i) for i, job_id in enumerate(job_ids)]
-        self.store.finish_submission(token, raw_id, job_ids, logs)
+        self._record_submitted(unit, *self.backend.submit(unit))
 
     # ---------------------------------------------------------------- user actions
 

@@ -68,7 +68,6 @@ class SubmitUnit:
 
     specs: list[TaskSpec]
     token: str
-    attempt: int
     depends: list[str] = field(default_factory=list)
 
     @property
@@ -77,7 +76,7 @@ class SubmitUnit:
 
     @property
     def job_name(self) -> str:
-        # The token makes the submission findable after a controller crash (see Backend.find).
+        # The token makes the submission findable after a controller crash (see Backend.adopt).
         return f"{self.job.name}.{self.token}"
 
 
@@ -108,6 +107,10 @@ class ScriptSubmission:
     folder: Path
     job_class: type[core.Job[Any]]
     scheduler_name: str = ""
+    script_suffix: str = ".sh"
+    # How an array task's log is named: `<token><separator><index>.log`, the index filled in by the scheduler.
+    array_log_separator: str = "_"
+    array_log_placeholder: str = "%a"
     _target: RenderTarget | None = None
     _unit: SubmitUnit | None = None
 
@@ -116,7 +119,20 @@ class ScriptSubmission:
 
     def log_path(self, index: int | None) -> str:
         """Where a task logs; `None` gives the pattern the scheduler fills in (per array task)."""
-        raise NotImplementedError
+        assert self._target is not None and self._unit is not None
+        directory = self._target.logs_dir / self._unit.job.name
+        if len(self._unit.specs) == 1:
+            return str(directory / f"{self._unit.token}.log")
+        shown = self.array_log_placeholder if index is None else str(index)
+        return str(directory / f"{self._unit.token}{self.array_log_separator}{shown}.log")
+
+    def write_script(self) -> Path:
+        """The submission's script in the submitit folder (its log directory made too), ready to submit."""
+        assert self._unit is not None
+        Path(self.log_path(0)).parent.mkdir(parents=True, exist_ok=True)
+        script = Path(self.folder) / f"{self._unit.job.name}.{self._unit.token}{self.script_suffix}"
+        script.write_text(self.script_text(self._submitit_command_str), encoding="utf-8")
+        return script
 
     def controller_body(self, command: str) -> ControllerBody:
         assert self._unit is not None
@@ -211,7 +227,7 @@ class Backend(ABC):
         """The script that `submit` would send (for --dry-run)."""
 
     @abstractmethod
-    def log_path(self, unit: SubmitUnit, job_id: str, index: int) -> str: ...
+    def log_path(self, unit: SubmitUnit, index: int) -> str: ...
 
     def submission_command(self, unit: SubmitUnit, script: str) -> list[str]:
         """The exact command line that submits `script` (for --dry-run and tests)."""
@@ -246,7 +262,7 @@ class SubmititBackend(Backend):
     def submission_command(self, unit: SubmitUnit, script: str) -> list[str]:
         return self._prepared(unit).submission_command(script)  # type: ignore[no-any-return]
 
-    def log_path(self, unit: SubmitUnit, job_id: str, index: int) -> str:
+    def log_path(self, unit: SubmitUnit, index: int) -> str:
         return self._prepared(unit).log_path(index)  # type: ignore[no-any-return]
 
 

@@ -39,20 +39,14 @@ class MorphcptLocalExecutor(ScriptSubmission, LocalExecutor):
         super().__init__(folder, python=target.profile.python)
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
-    def log_path(self, index: int | None) -> str:
-        assert self._target is not None and self._unit is not None
-        return str(self._target.logs_dir / self._unit.job.name / f"{self._unit.token}.log")
-
     def _submit_script(self) -> str:
         assert self._target is not None and self._unit is not None
         if len(self._unit.specs) != 1:
             raise ValueError("the local executor runs one task per process")
         job_id = f"local-{self._unit.token}"
         folder = Path(self.folder)
-        script = folder / f"{self._unit.job.name}.{self._unit.token}.sh"
-        script.write_text(self.script_text(self._submitit_command_str), encoding="utf-8")
+        script = self.write_script()
         log = Path(self.log_path(0))
-        log.parent.mkdir(parents=True, exist_ok=True)
         walltime = self._target.profile.resources.for_stage(self._unit.job.kind).walltime_seconds
         env = {
             **os.environ,

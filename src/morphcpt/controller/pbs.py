@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 from datetime import datetime
 from pathlib import Path
@@ -168,6 +169,10 @@ class PBSExecutor(ScriptSubmission, core.PicklingExecutor):
 
     job_class = PBSJob
     scheduler_name = "pbs"
+    script_suffix = ".pbs"
+    # PBS Pro substitutes ^array_index^ in -o for each subjob; it has no job-id placeholder.
+    array_log_separator = "."
+    array_log_placeholder = "^array_index^"
 
     def __init__(self, folder: str | Path, python: str | None = None, max_num_timeout: int = 3) -> None:
         super().__init__(folder, max_num_timeout=max_num_timeout)
@@ -179,21 +184,13 @@ class PBSExecutor(ScriptSubmission, core.PicklingExecutor):
 
     @classmethod
     def affinity(cls) -> int:
-        return 2 if _which("qsub") and _which("qstat") else -1
+        return 2 if shutil.which("qsub") and shutil.which("qstat") else -1
 
     def _num_tasks(self) -> int:
         return 1
 
     def base_id(self, raw_id: str) -> str:
         return submitit_id(raw_id)
-
-    def log_path(self, index: int | None) -> str:
-        assert self._target is not None and self._unit is not None
-        directory = self._target.logs_dir / self._unit.job.name
-        if len(self._unit.specs) == 1:
-            return str(directory / f"{self._unit.token}.log")
-        # PBS Pro substitutes ^array_index^ in -o for each subjob; it has no job-id placeholder.
-        return str(directory / f"{self._unit.token}.{'^array_index^' if index is None else index}.log")
 
     def submission_command(self, script: Path | str) -> list[str]:
         command = ["qsub"]
@@ -230,23 +227,15 @@ class PBSExecutor(ScriptSubmission, core.PicklingExecutor):
         return match.group(1)
 
     def _submit_script(self) -> str:
-        assert self._unit is not None
-        Path(self.log_path(0)).parent.mkdir(parents=True, exist_ok=True)
-        script = Path(self.folder) / f"{self._unit.job.name}.{self._unit.token}.pbs"
-        script.write_text(self.script_text(self._submitit_command_str), encoding="utf-8")
-        return self._get_job_id_from_submission_command(run_scheduler_command(self.submission_command(script)))
+        return self._get_job_id_from_submission_command(
+            run_scheduler_command(self.submission_command(self.write_script()))
+        )
 
     @property
     def _submitit_command_str(self) -> str:
         if self._unit is not None:
             return ScriptSubmission._submitit_command_str.fget(self)  # type: ignore[attr-defined,no-any-return]
         return " ".join([shlex.quote(self.python), "-u -m submitit.core._submit", shlex.quote(str(self.folder))])
-
-
-def _which(name: str) -> bool:
-    from shutil import which
-
-    return which(name) is not None
 
 
 class PBSBackend(SubmititBackend):

@@ -124,13 +124,7 @@ class MorphcptSlurmJob(SlurmJob[Any]):
 class MorphcptSlurmExecutor(ScriptSubmission, SlurmExecutor):
     job_class = MorphcptSlurmJob
     scheduler_name = "slurm"
-
-    def log_path(self, index: int | None) -> str:
-        assert self._target is not None and self._unit is not None
-        directory = self._target.logs_dir / self._unit.job.name
-        if len(self._unit.specs) == 1:
-            return str(directory / f"{self._unit.token}.log")
-        return str(directory / f"{self._unit.token}_{'%a' if index is None else index}.log")
+    script_suffix = ".sbatch"
 
     def submission_command(self, script: Path | str) -> list[str]:
         command = ["sbatch", "--parsable"]
@@ -140,11 +134,7 @@ class MorphcptSlurmExecutor(ScriptSubmission, SlurmExecutor):
         return [*command, str(script)]
 
     def _submit_script(self) -> str:
-        assert self._unit is not None
-        Path(self.log_path(0)).parent.mkdir(parents=True, exist_ok=True)
-        script = self.folder / f"{self._unit.job.name}.{self._unit.token}.sbatch"
-        script.write_text(self.script_text(self._submitit_command_str), encoding="utf-8")
-        output = run_scheduler_command(self.submission_command(script))
+        output = run_scheduler_command(self.submission_command(self.write_script()))
         job_id = output.strip().split(";")[0]
         if not re.fullmatch(r"\d+", job_id):
             raise RuntimeError(f"could not read a job id from sbatch's output {output!r}")
@@ -157,9 +147,12 @@ class SlurmBackend(SubmititBackend):
     def __init__(self, target: RenderTarget, folder: Path) -> None:
         super().__init__(target, MorphcptSlurmExecutor(folder, python=target.profile.python))
 
+    @staticmethod
+    def _all_jobs() -> dict[str, dict[str, str]]:
+        return parse_scontrol(run_scheduler_command(["scontrol", "show", "job", "-o"]))
+
     def adopt(self, unit: SubmitUnit) -> tuple[str, list[str]] | None:
-        jobs = parse_scontrol(run_scheduler_command(["scontrol", "show", "job", "-o"]))
-        for fields in jobs.values():
+        for fields in self._all_jobs().values():
             if fields.get("JobName") == unit.job_name:
                 return self._adopted(unit, fields.get("ArrayJobId") or fields["JobId"])
         return None
@@ -167,7 +160,7 @@ class SlurmBackend(SubmititBackend):
     def states(self, job_ids: list[str]) -> dict[str, JobState]:
         if not job_ids:
             return {}
-        jobs = parse_scontrol(run_scheduler_command(["scontrol", "show", "job", "-o"]))
+        jobs = self._all_jobs()
         return {job_id: job_state(jobs[job_id]) for job_id in job_ids if job_id in jobs}
 
     def cancel(self, job_ids: list[str]) -> None:

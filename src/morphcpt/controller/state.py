@@ -184,11 +184,12 @@ class StateStore:
             db.execute("DELETE FROM tasks WHERE token = ? AND state = ?", (token, SUBMITTING))
             db.execute("DELETE FROM submissions WHERE token = ?", (token,))
 
-    def pending_submissions(self) -> list[tuple[str, str, int, str, list[int], list[str]]]:
+    def pending_submissions(self) -> list[tuple[str, str, list[int], list[str]]]:
+        """(token, stage, tasks, depends) of each submission whose scheduler id was never recorded."""
         rows = self.db.execute(
-            "SELECT token, stage, attempt, job_name, tasks, depends FROM submissions WHERE state = ?", (SUBMITTING,)
+            "SELECT token, stage, tasks, depends FROM submissions WHERE state = ?", (SUBMITTING,)
         ).fetchall()
-        return [(r[0], r[1], r[2], r[3], json.loads(r[4]), json.loads(r[5])) for r in rows]
+        return [(r[0], r[1], json.loads(r[2]), json.loads(r[3])) for r in rows]
 
     def submission_ids(self, stage: str) -> dict[str, str]:
         """token -> scheduler id of the stage's submissions."""

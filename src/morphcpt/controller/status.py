@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from typing import Any
 
 from rich.table import Table
 
 from morphcpt.controller.engine import DONE_STATES, Controller
 from morphcpt.controller.executors import PENDING, RUNNING
-from morphcpt.controller.state import BUDGET, SUBMITTING
+from morphcpt.controller.state import BUDGET, SUBMITTING, TaskRow
 
 
 def _elapsed(seconds: float) -> str:
@@ -19,10 +20,12 @@ def _elapsed(seconds: float) -> str:
 
 def stage_rows(controller: Controller) -> list[dict[str, Any]]:
     now = time.time()
-    all_tasks = controller.store.tasks()
+    by_stage: dict[str, list[TaskRow]] = defaultdict(list)
+    for row in controller.store.tasks():
+        by_stage[row.stage].append(row)
     rows = []
     for stage in controller.store.stages():
-        history = [t for t in all_tasks if t.stage == stage.name]
+        history = by_stage[stage.name]
         latest = {t.task: t for t in history}
         total = stage.array_size or 1
         done = sum(1 for t in latest.values() if t.state in DONE_STATES)

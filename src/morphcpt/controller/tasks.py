@@ -83,7 +83,7 @@ def _evaluated_models(experiment: Experiment) -> list[str]:
     return ([base.replace("/", "--")] if base else []) + list(experiment.runs)
 
 
-def completion_marker(experiment: Experiment, job: StageJob, chunk: int | None = None) -> list[Path]:
+def completion_marker(experiment: Experiment, job: StageJob, task: int = 0) -> list[Path]:
     """The files a finished task leaves last (relative to the workdir); all present = nothing to do."""
     data, training, evaluation = experiment.data, experiment.training, experiment.evaluation
     params = job.params
@@ -93,7 +93,7 @@ def completion_marker(experiment: Experiment, job: StageJob, chunk: int | None =
         case "split":
             return [marker_path(Path(data.chunks_dir) / MANIFEST)]
         case "preprocess":
-            return [marker_path(chunk_prefix(experiment, params["variant"], chunk or 1))]
+            return [marker_path(chunk_prefix(experiment, params["variant"], task))]
         case "merge":
             return [marker_path(merged_prefix(experiment, params["variant"]))]
         case "data_stats":
@@ -115,10 +115,10 @@ def completion_marker(experiment: Experiment, job: StageJob, chunk: int | None =
     raise ValueError(f"unknown stage kind {job.kind!r}")
 
 
-def task_complete(experiment: Experiment, job: StageJob, chunk: int | None, workdir: Path) -> bool:
-    return all((workdir / path).exists() for path in completion_marker(experiment, job, chunk))
+def task_complete(experiment: Experiment, job: StageJob, task: int, workdir: Path) -> bool:
+    return all((workdir / path).exists() for path in completion_marker(experiment, job, task))
 
 
-def job_tasks(job: StageJob) -> list[int | None]:
-    """The tasks of a stage job: chunks 1..N for an array stage, one task otherwise."""
-    return list(range(1, job.array_size + 1)) if job.array_size else [None]
+def job_tasks(job: StageJob) -> list[int]:
+    """The tasks of a stage job: chunks 1..N for an array stage, task 0 for a plain job."""
+    return list(range(1, job.array_size + 1)) if job.array_size else [0]
