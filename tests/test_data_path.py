@@ -133,7 +133,9 @@ def test_killed_task_leaves_nothing_complete_and_rerun_is_identical(workspace: P
     big.mkdir()
     shutil.copy(workspace / "tokenizer.json", big / "tokenizer.json")
     build_corpus(big / "corpus.jsonl", documents=30000, seed=3)
-    (big / "experiment.yaml").write_text((workspace / "experiment.yaml").read_text())
+    # Small batches: the task writes in many steps, so the kill lands between two of them.
+    source = (workspace / "experiment.yaml").read_text()
+    (big / "experiment.yaml").write_text(source.replace("  num_chunks: 4\n", "  num_chunks: 4\n  batch_size: 200\n"))
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     run = [sys.executable, "-m", "morphcpt"]
     subprocess.run([*run, "split", "-e", "experiment.yaml"], cwd=big, check=True, env=env, capture_output=True)
@@ -145,11 +147,11 @@ def test_killed_task_leaves_nothing_complete_and_rerun_is_identical(workspace: P
     proc = subprocess.Popen(preprocess, cwd=big, env=env)
     out_dir = big / "data/demo/processed/patok"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not any(out_dir.glob(".chunk_0001.tmp-*.bin")):
-        time.sleep(0.05)
-    time.sleep(0.3)
+    # Killed once the first documents are on disk, so the .bin is half written.
+    while time.monotonic() < deadline and not any(p.stat().st_size for p in out_dir.glob(".chunk_0001.tmp-*.bin")):
+        time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    assert proc.wait() == -signal.SIGKILL, "the task finished before it could be killed"
     assert not (out_dir / "chunk_0001.done.json").exists()
     assert not (out_dir / "chunk_0001.bin").exists() and not (out_dir / "chunk_0001.idx").exists()
     preprocess_chunk_1(big)
@@ -233,6 +235,54 @@ def test_processors_never_change_content(workspace: Path, words: list[str], seed
         out, counts = processor(ids, rng)
         assert tokenizer.decode_bytes(out) == original
         assert counts.output_tokens == len(out)
+
+
+def test_split_table_lookups_agree_with_the_vocabulary(workspace: Path) -> None:
+    """The filtered pair merge and the vectorized cut lookup against plain dictionary lookups of bytes."""
+    tokenizer = load_tokenizer(str(workspace / "tokenizer.json"))
+    table = build_split_table(tokenizer)
+    pieces = tokenizer.token_bytes
+    first_id = {data: i for i, data in reversed(list(enumerate(pieces))) if data and i not in tokenizer.special_ids}
+    rng = np.random.default_rng(5)
+    rows = rng.integers(0, len(table.left), 3000)
+    left = np.concatenate((table.left[rows], rng.integers(0, len(pieces), 20000)))
+    right = np.concatenate((table.right[rows], rng.integers(0, len(pieces), 20000)))
+    expected = []
+    for a, b in zip(left.tolist(), right.tolist(), strict=True):
+        joined = first_id.get(pieces[a] + pieces[b], -1)
+        # A pair is merged only into a token it splits: both sides are the first id of their bytes.
+        usable = first_id.get(pieces[a]) == a and first_id.get(pieces[b]) == b
+        expected.append(joined if usable and a not in tokenizer.special_ids and b not in tokenizer.special_ids else -1)
+    assert table.merge(left, right).tolist() == expected
+    assert sum(e >= 0 for e in expected) >= 3000
+
+    tokens = rng.integers(0, len(pieces), 20000)
+    cuts = rng.integers(1, 8, 20000)
+    found = table.split_row(tokens, cuts)
+    for token, cut, row in zip(tokens.tolist(), cuts.tolist(), found.tolist(), strict=True):
+        data = pieces[token]
+        sides = (first_id.get(data[:cut]), first_id.get(data[cut:]))
+        if row < 0:
+            assert cut >= len(data) or None in sides or token in tokenizer.special_ids
+        else:
+            assert (int(table.left[row]), int(table.right[row])) == sides
+
+
+def test_many_small_batches_keep_every_document_whole(in_workspace: Path) -> None:
+    """A batch ends at batch_chars; with tiny batches the prefetching reader, the edits and the writer
+    still keep documents whole and in order."""
+    exp = load_experiment("experiment.yaml")
+    exp = exp.model_copy(update={"data": exp.data.model_copy(update={"batch_chars": 500, "processed_dir": "small"})})
+    split_corpus(Path(exp.data.corpus), Path(exp.data.chunks_dir), 4)
+    tokenizer = load_tokenizer(exp.data.tokenizer)
+    from megatron.core.datasets.indexed_dataset import IndexedDataset
+
+    expected = texts_of(Path(exp.data.chunks_dir) / "chunk_0003.jsonl")
+    for variant in VARIANTS:
+        result = preprocess_chunk(exp, variant, 3)
+        assert result["parameters"]["batch_chars"] == 500
+        dataset = IndexedDataset(str(chunk_prefix(exp, variant, 3)))
+        assert [tokenizer.decode(np.asarray(dataset[i])[:-1]) for i in range(len(dataset))] == expected
 
 
 def test_patok_terminates_on_a_document_made_only_of_affixes(workspace: Path) -> None:

@@ -263,7 +263,11 @@ class DataConfig(StrictModel):
     num_chunks: PositiveInt = 20
     text_key: str = "text"
     tokenizer: str = "google/gemma-3-1b-pt"
-    batch_size: PositiveInt = 256
+    # Documents are tokenized and edited in batches of up to batch_size documents or batch_chars characters
+    # of text, whichever comes first: large batches amortise the per-batch cost of the vectorized
+    # processors, and the character cap bounds memory on corpora of long documents.
+    batch_size: PositiveInt = 4096
+    batch_chars: PositiveInt = 8_000_000
 
 
 _Probability = Annotated[float, Field(ge=0.0, le=1.0)]

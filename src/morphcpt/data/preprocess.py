@@ -6,15 +6,16 @@ Edited token ids are written as ids: nothing is decoded and re-tokenized, which 
 from __future__ import annotations
 
 import json
-from collections import Counter
-from collections.abc import Iterator
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from morphcpt.config import Experiment
-from morphcpt.data.corpus import DEFAULT_MAX_DOCUMENT_BYTES, Record, Rejected, read_records
+from morphcpt.data.corpus import DEFAULT_MAX_DOCUMENT_BYTES, Rejected, read_records
 from morphcpt.data.indexed import merge_prefixes, prefix_files, write_documents
 from morphcpt.data.markers import (
     atomic_output,
@@ -30,6 +31,8 @@ from morphcpt.data.tokenizer import load_tokenizer
 from morphcpt.errors import MorphcptError
 
 DEFAULT_CACHE = Path(".cache/morphcpt")
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def chunk_prefix(experiment: Experiment, variant: str, chunk: int) -> Path:
@@ -49,6 +52,17 @@ def _check_request(experiment: Experiment, variant: str, chunk: int) -> Path:
     if not path.exists():
         raise MorphcptError(f"{path} not found; run the split stage first (morphcpt split)")
     return path
+
+
+def prefetched(pool: Executor, function: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+    """function(item) for each item, in order, the next one always already running in `pool`."""
+    pending: deque[Future[R]] = deque()
+    for item in items:
+        pending.append(pool.submit(function, item))
+        if len(pending) > 1:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
 
 
 def preprocess_chunk(
@@ -74,6 +88,7 @@ def preprocess_chunk(
         "max_document_bytes": max_document_bytes,
         # Random draws are made per batch, so the batch size is part of what determines the output.
         "batch_size": experiment.data.batch_size,
+        "batch_chars": experiment.data.batch_chars,
     }
     done = read_valid_marker(prefix, [bin_path, idx_path, rejects_path], parameters)
     if done is not None:
@@ -85,18 +100,10 @@ def preprocess_chunk(
     edits = EditCounts()
     lines = 0
 
-    def documents() -> Iterator[np.ndarray]:
+    def text_batches() -> Iterator[list[str]]:
         nonlocal lines
-        batch: list[Record] = []
-
-        def flush() -> Iterator[np.ndarray]:
-            encoded = [np.asarray(ids, dtype=np.int64) for ids in tokenizer.encode_batch([r.text for r in batch])]
-            edited, counts = processor.process_batch(encoded, rng)
-            edits.add(counts)
-            for ids in edited:
-                yield np.append(ids, tokenizer.eod_id)
-            batch.clear()
-
+        batch: list[str] = []
+        chars = 0
         for item in read_records(chunk_path, experiment.data.text_key, max_document_bytes):
             lines += 1
             if isinstance(item, Rejected):
@@ -104,11 +111,26 @@ def preprocess_chunk(
                     raise MorphcptError(f"{chunk_path}:{item.line}: {item.reason} {item.detail}".rstrip())
                 rejects.append(item)
                 continue
-            batch.append(item)
-            if len(batch) >= experiment.data.batch_size:
-                yield from flush()
+            batch.append(item.text)
+            chars += len(item.text)
+            if len(batch) >= experiment.data.batch_size or chars >= experiment.data.batch_chars:
+                yield batch
+                batch, chars = [], 0
         if batch:
-            yield from flush()
+            yield batch
+
+    def encode(texts: list[str]) -> list[np.ndarray]:
+        return [np.asarray(ids, dtype=np.int64) for ids in tokenizer.encode_batch(texts)]
+
+    def documents() -> Iterator[np.ndarray]:
+        # The tokenizer releases the GIL: the next batch is read and tokenized while this one is edited and
+        # written. Edits stay in batch order, so the random draws, and the output, do not change.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            for encoded in prefetched(pool, encode, text_batches()):
+                edited, counts = processor.process_batch(encoded, rng)
+                edits.add(counts)
+                for ids in edited:
+                    yield np.append(ids, tokenizer.eod_id)
 
     try:
         docs, tokens = write_documents(prefix, documents(), tokenizer.vocab_size)

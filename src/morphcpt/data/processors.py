@@ -35,6 +35,11 @@ from morphcpt.data.tokenizer import Tokenizer
 IntArray = np.ndarray
 
 
+def _filter_slot(keys: IntArray, bits: int) -> IntArray:
+    """Fibonacci hashing of pair keys into 2**bits slots (uint64 products wrap, as intended)."""
+    return ((keys.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - bits)).astype(np.intp)
+
+
 @dataclass
 class EditCounts:
     input_tokens: int = 0
@@ -65,13 +70,42 @@ class SplitTable:
     token_lengths: IntArray
     by_bytes: dict[bytes, int] = field(repr=False)
 
+    @cached_property
+    def _pair_filter(self) -> np.ndarray:
+        """A one-hash Bloom filter over pair_keys: most windows are not pairs, and a bit lookup rules them out
+        several times faster than a binary search over up to a million keys."""
+        # At least 8 slots per key keeps false positives near 12%, in at most 16 MB for a 262k vocabulary.
+        bits = max(16, (8 * len(self.pair_keys)).bit_length())
+        slots = np.zeros(1 << bits, dtype=bool)
+        slots[_filter_slot(self.pair_keys, bits)] = True
+        return slots
+
     def merge(self, left: IntArray, right: IntArray) -> IntArray:
         """The token whose bytes are left+right, or -1; vectorized over arrays."""
         keys = left.astype(np.int64) * self.vocab_size + right.astype(np.int64)
-        pos = np.searchsorted(self.pair_keys, keys)
-        pos = np.minimum(pos, len(self.pair_keys) - 1)
-        found = (len(self.pair_keys) > 0) & (self.pair_keys[pos] == keys) & (left >= 0) & (right >= 0)
-        return np.where(found, self.pair_tokens[pos], -1)
+        out = np.full(len(keys), -1, dtype=np.int64)
+        slots = self._pair_filter
+        maybe = np.flatnonzero(slots[_filter_slot(keys, len(slots).bit_length() - 1)] & (left >= 0) & (right >= 0))
+        if len(maybe):
+            pos = np.minimum(np.searchsorted(self.pair_keys, keys[maybe]), len(self.pair_keys) - 1)
+            hit = self.pair_keys[pos] == keys[maybe]
+            out[maybe[hit]] = self.pair_tokens[pos[hit]]
+        return out
+
+    @cached_property
+    def _cut_keys(self) -> IntArray:
+        """For each split row, owner x 64 + the byte offset of its cut; sorted, as rows are grouped by owner
+        and ordered by cut within an owner."""
+        owners = np.repeat(np.arange(self.vocab_size, dtype=np.int64), np.diff(self.offsets))
+        return owners * 64 + self.token_lengths[self.left]
+
+    def split_row(self, tokens: IntArray, cuts: IntArray) -> IntArray:
+        """The split-table row that cuts each token at byte `cut` (< 64), or -1 if a side is not a token."""
+        keys = tokens * 64 + cuts
+        if not len(self._cut_keys):
+            return np.full(len(keys), -1, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self._cut_keys, keys), len(self._cut_keys) - 1)
+        return np.where(self._cut_keys[pos] == keys, pos, -1)
 
     @cached_property
     def longest(self) -> int:
@@ -270,49 +304,58 @@ class Patok(Processor):
         return np.cumsum(lengths) - lengths
 
     @lru_cache(maxsize=1 << 16)  # noqa: B019 - one Patok per task; the cache lives as long as it does
-    def _cut(self, token: int, mask: int) -> tuple[int, ...]:
+    def _cut(self, token: int, mask: int) -> IntArray:
         """The token's bytes cut at every offset set in `mask`, each piece greedily re-encoded."""
         data = self.token_bytes[token]
         edges = [0, *(c for c in range(1, len(data)) if mask >> c & 1), len(data)]
-        return tuple(t for a, b in pairwise(edges) for t in self.table.ids_for_bytes(data[a:b]))
+        return np.asarray([t for a, b in pairwise(edges) for t in self.table.ids_for_bytes(data[a:b])], dtype=np.int64)
 
     def _split_at_boundaries(
         self, ids: IntArray, boundaries: IntArray, rng: np.random.Generator
     ) -> tuple[IntArray, IntArray, int]:
-        starts = self._starts(ids)
-        ends = starts + self.table.token_lengths[ids]
-        # The token holding boundary b is the first whose end passes b; it straddles b if it starts before b.
-        holder = np.searchsorted(ends, boundaries, side="right")
-        inside = holder < len(ids)
-        holder, cut_at = holder[inside], boundaries[inside]
-        straddles = starts[holder] < cut_at
-        holder, cut_at = holder[straddles], cut_at[straddles]
-        hits, first = np.unique(holder, return_index=True)
-        keep = rng.random(len(hits)) < self.config.affix_awareness
-        if not keep.any():
+        lengths = self.table.token_lengths[ids]
+        starts = np.cumsum(lengths) - lengths
+        # Boundaries lie inside words, so each one falls on a byte of some token: the token that holds it.
+        holder = np.repeat(np.arange(len(ids)), lengths)[boundaries]
+        straddles = starts[holder] < boundaries
+        holder, cut_at = holder[straddles], boundaries[straddles]
+        if not len(holder):
             return ids, np.arange(len(ids)), 0
-        # A hit is (token, set of cut offsets as a bitmask); distinct hits are few, so each is cut once.
+        first = np.flatnonzero(np.concatenate(([True], holder[1:] != holder[:-1])))  # boundaries are sorted
+        hits = holder[first]
+        keep = rng.random(len(hits)) < self.config.affix_awareness
+        # A hit is (token, set of cut offsets as a bitmask), cut through a cache: distinct hits are few.
         # Cuts past byte 62 of a token cannot be in the mask; such tokens (long symbol runs) are left whole.
         relative = cut_at - starts[holder]
         bits = np.where(relative < 63, np.left_shift(1, np.minimum(relative, 62)), 0)
         masks = np.bitwise_or.reduceat(bits, first)
         keep &= masks != 0
-        if not keep.any():
+        hits, masks = hits[keep], masks[keep]
+        if not len(hits):
             return ids, np.arange(len(ids)), 0
-        rows, inverse = np.unique(np.stack((ids[hits[keep]], masks[keep]), axis=1), axis=0, return_inverse=True)
-        pieces = [self._cut(t, m) for t, m in rows.tolist()]
-        counts = np.fromiter((len(p) for p in pieces), dtype=np.int64, count=len(pieces))
-        offsets = np.concatenate(([0], np.cumsum(counts)))
-        values = np.fromiter((t for p in pieces for t in p), dtype=np.int64, count=int(offsets[-1]))
-        inverse = inverse.reshape(-1)
+        # Most hits are one cut whose two sides are both tokens: a row of the split table, found vectorized.
+        # The rest (several cuts, or a side that must be re-encoded) go through the cached _cut.
+        tokens = ids[hits]
+        single = (masks & (masks - 1)) == 0
+        row = np.full(len(hits), -1, dtype=np.int64)
+        row[single] = self.table.split_row(tokens[single], np.log2(masks[single]).astype(np.int64))
+        slow = np.flatnonzero(row < 0)
+        pieces = list(map(self._cut, tokens[slow].tolist(), masks[slow].tolist()))
+        hit_widths = np.full(len(hits), 2, dtype=np.int64)
+        hit_widths[slow] = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
         widths = np.ones(len(ids), dtype=np.int64)
-        widths[hits[keep]] = counts[inverse]
+        widths[hits] = hit_widths
         source = np.repeat(np.arange(len(ids)), widths)
         out = ids[source]
-        replaced = np.zeros(len(ids), dtype=bool)
-        replaced[hits[keep]] = True
-        out[replaced[source]] = gather_rows(inverse, offsets, values)
-        return out, source, int(keep.sum())
+        at = (np.cumsum(widths) - widths)[hits]
+        fast = np.flatnonzero(row >= 0)
+        out[at[fast]] = self.table.left[row[fast]]
+        out[at[fast] + 1] = self.table.right[row[fast]]
+        if pieces:
+            width = hit_widths[slow]
+            within = np.arange(int(width.sum())) - np.repeat(np.cumsum(width) - width, width)
+            out[np.repeat(at[slow], width) + within] = np.concatenate(pieces)
+        return out, source, len(hits)
 
     def _contract(
         self, ids: IntArray, owner: IntArray, boundaries: IntArray, rng: np.random.Generator
@@ -321,40 +364,45 @@ class Patok(Processor):
         if n < 2:
             return ids, np.arange(n), 0
         sizes = np.asarray(self.config.num_toks_to_cont)
-        window = sizes[rng.choice(len(sizes), size=n, p=np.asarray(self.config.contract_prob))]
-        start_here = rng.random(n) < self.config.contract_prop
-        ignore_boundaries = rng.random(n) >= self.config.affix_awareness
-        result = np.full(n, -1, dtype=np.int64)
-        # Grow each window one token at a time, looking up only the windows still alive (few after round one).
-        alive = np.flatnonzero(start_here)
-        merged = ids[alive]
-        for k in range(1, int(sizes.max())):
-            inside = alive + k < n
+        begin = np.flatnonzero(rng.random(n - 1) < self.config.contract_prop)
+        merged = self.table.merge(ids[begin], ids[begin + 1])
+        # Most windows fail at their first pair; only those that merge draw a size and a boundary coin.
+        begin, merged = begin[merged >= 0], merged[merged >= 0]
+        weights = np.cumsum(self.config.contract_prob)
+        choice = np.searchsorted(weights, rng.random(len(begin)) * weights[-1], side="right")
+        window = sizes[np.minimum(choice, len(sizes) - 1)]
+        ignore_boundaries = rng.random(len(begin)) >= self.config.affix_awareness
+        result = np.where(window == 2, merged, -1)
+        # Grow the longer windows one token at a time.
+        alive = np.flatnonzero(window > 2)
+        merged = merged[alive]
+        for k in range(2, int(sizes.max())):
+            inside = begin[alive] + k < n
             alive, merged = alive[inside], merged[inside]
-            merged = self.table.merge(merged, ids[alive + k])
+            merged = self.table.merge(merged, ids[begin[alive] + k])
             found = merged >= 0
             alive, merged = alive[found], merged[found]
             done_now = window[alive] == k + 1
             result[alive[done_now]] = merged[done_now]
             alive, merged = alive[~done_now], merged[~done_now]
-        last = np.minimum(np.arange(n) + window - 1, n - 1)
+        formed = np.flatnonzero(result >= 0)
+        first, last = begin[formed], begin[formed] + window[formed] - 1
         cumulative = np.concatenate(([0], np.cumsum(self.table.token_lengths[ids])))
-        starts = cumulative[:-1]
         crossing = np.searchsorted(boundaries, cumulative[last + 1], side="left") - np.searchsorted(
-            boundaries, starts, side="right"
+            boundaries, cumulative[first], side="right"
         )
-        same_document = owner[last] == owner
-        candidate = start_here & (result >= 0) & same_document & ((crossing == 0) | ignore_boundaries)
+        accepted = (owner[last] == owner[first]) & ((crossing == 0) | ignore_boundaries[formed])
         # Accept non-overlapping windows left to right; only the (few) candidates are visited in Python.
         drop = np.zeros(n, dtype=bool)
         replaced = ids.copy()
         next_free = 0
         contractions = 0
-        for i in np.flatnonzero(candidate).tolist():
+        for i, width, token in zip(
+            first[accepted].tolist(), window[formed][accepted].tolist(), result[formed][accepted].tolist(), strict=True
+        ):
             if i < next_free:
                 continue
-            width = int(window[i])
-            replaced[i] = result[i]
+            replaced[i] = token
             drop[i + 1 : i + width] = True
             next_free = i + width
             contractions += 1
@@ -373,10 +421,11 @@ class Patok(Processor):
         starts = self._starts(out)
         ends = starts + self.table.token_lengths[out]
         # Affix spans come sorted (words in order, spans in order inside a word): a binary search finds them.
-        span_keys = morphology.affix_starts * (1 << 32) + morphology.affix_ends
-        token_keys = starts * (1 << 32) + ends
-        position = np.minimum(np.searchsorted(span_keys, token_keys), max(len(span_keys) - 1, 0))
-        is_affix = span_keys[position] == token_keys if len(span_keys) else np.zeros(len(out), dtype=bool)
+        # A token is an affix when an affix span starts where it starts and ends where it ends (no two
+        # affixes of a word start at the same byte).
+        affix_end_at = np.full(int(ends[-1]) + 1 if len(ends) else 1, -1, dtype=np.int64)
+        affix_end_at[morphology.affix_starts] = morphology.affix_ends
+        is_affix = affix_end_at[starts] == ends
         out, counts.expansions, source = stochastok_expand(out, self.config.expand_prop, self.table, rng, ~is_affix)
         counts.output_tokens = len(out)
         return _separate(out, owner[source], len(documents)), counts
