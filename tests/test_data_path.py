@@ -214,6 +214,36 @@ def test_clear_errors_before_any_output(in_workspace: Path, tmp_path: Path) -> N
         preprocess_chunk(missing, "vanilla", 1)
 
 
+def test_unreadable_input_is_named_and_writes_nothing(in_workspace: Path, tmp_path: Path) -> None:
+    # Tests run as root, which reads any file whatever its mode: a directory where the chunk should be
+    # is the unreadable input this machine can make.
+    exp = load_experiment("experiment.yaml")
+    chunks = tmp_path / "chunks"
+    (chunks / "chunk_0001.jsonl").mkdir(parents=True)
+    moved = exp.model_copy(update={"data": exp.data.model_copy(update={"chunks_dir": str(chunks)})})
+    with pytest.raises(MorphcptError, match=r"cannot read .*chunk_0001\.jsonl: Is a directory"):
+        preprocess_chunk(moved, "patok", 1)
+    assert not chunk_prefix(moved, "patok", 1).with_name("chunk_0001.done.json").exists()
+
+
+def test_full_disk_gives_a_clear_error_and_no_marker(in_workspace: Path, tmp_path: Path) -> None:
+    """A real ENOSPC: the processed directory is a 32 KB tmpfs, smaller than one chunk's output."""
+    disk = tmp_path / "small_disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32k", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        exp = load_experiment("experiment.yaml")
+        split_corpus(Path(exp.data.corpus), Path(exp.data.chunks_dir), 4)
+        full = exp.model_copy(update={"data": exp.data.model_copy(update={"processed_dir": str(disk)})})
+        with pytest.raises(MorphcptError, match=r"cannot write .*chunk_0001: No space left on device"):
+            preprocess_chunk(full, "patok", 1)
+        assert sorted(p.name for p in (disk / "patok").iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
 _WORDS = filipino_words(400)[0] + ["nagluluto", "gaganda", "sumulat", "kinain", "pagsulatan", "um", "in", "an", "mag"]
 
 

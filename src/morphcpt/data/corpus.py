@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from morphcpt.errors import MorphcptError
+
 # A document past this size is rejected rather than tokenized: it is almost always a dump, not prose.
 DEFAULT_MAX_DOCUMENT_BYTES = 8 * 1024 * 1024
 
@@ -53,10 +55,14 @@ def read_records(
     path: Path, text_key: str = "text", max_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES
 ) -> Iterator[Record | Rejected]:
     """Stream `path` (JSONL) line by line; blank lines are rejected too, so line counts always add up."""
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            body = raw.rstrip(b"\r\n")
-            if not body.strip():
-                yield Rejected(number, "blank_line", "")
-                continue
-            yield parse_line(body, number, text_key, max_bytes)
+    number = 0
+    try:
+        with path.open("rb") as handle:
+            for number, raw in enumerate(handle, start=1):
+                body = raw.rstrip(b"\r\n")
+                if not body.strip():
+                    yield Rejected(number, "blank_line", "")
+                    continue
+                yield parse_line(body, number, text_key, max_bytes)
+    except OSError as exc:
+        raise MorphcptError(f"cannot read {path} after line {number}: {exc.strerror or exc}") from None

@@ -43,6 +43,13 @@ def merged_prefix(experiment: Experiment, variant: str) -> Path:
     return Path(experiment.data.processed_dir) / variant / "all"
 
 
+def _readable_checksum(path: Path) -> str:
+    try:
+        return file_sha256(path)
+    except OSError as exc:
+        raise MorphcptError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
 def _check_request(experiment: Experiment, variant: str, chunk: int) -> Path:
     if variant not in experiment.variants:
         raise MorphcptError(f"unknown variant {variant!r}; the experiment has {', '.join(experiment.variants)}")
@@ -79,7 +86,7 @@ def preprocess_chunk(
     rejects_path = prefix.with_name(prefix.name + ".rejects.jsonl")
     tokenizer = load_tokenizer(experiment.data.tokenizer)
     parameters = {
-        "chunk_sha256": file_sha256(chunk_path),
+        "chunk_sha256": _readable_checksum(chunk_path),
         "variant": experiment.variants[variant].model_dump(),
         "seed": experiment.seed,
         "tokenizer": experiment.data.tokenizer,
@@ -137,19 +144,20 @@ def preprocess_chunk(
         with atomic_output(rejects_path) as tmp, tmp.open("w", encoding="utf-8") as handle:
             for r in rejects:
                 handle.write(json.dumps({"line": r.line, "reason": r.reason, "detail": r.detail}) + "\n")
+        if docs + len(rejects) != lines:
+            raise MorphcptError(f"{chunk_path}: {lines} lines but {docs} written + {len(rejects)} rejected")
+        facts = {
+            "lines": lines,
+            "documents": docs,
+            "tokens": tokens,
+            "rejected": len(rejects),
+            "rejects_by_reason": dict(sorted(Counter(r.reason for r in rejects).items())),
+            "edits": edits.as_dict(),
+        }
+        write_marker(prefix, [bin_path, idx_path, rejects_path], parameters, **facts)
     except OSError as exc:
+        # Outputs renamed before the failure stay without a marker, so nothing looks complete.
         raise MorphcptError(f"cannot write {prefix}: {exc.strerror or exc}") from None
-    if docs + len(rejects) != lines:
-        raise MorphcptError(f"{chunk_path}: {lines} lines but {docs} written + {len(rejects)} rejected")
-    facts = {
-        "lines": lines,
-        "documents": docs,
-        "tokens": tokens,
-        "rejected": len(rejects),
-        "rejects_by_reason": dict(sorted(Counter(r.reason for r in rejects).items())),
-        "edits": edits.as_dict(),
-    }
-    write_marker(prefix, [bin_path, idx_path, rejects_path], parameters, **facts)
     return {"parameters": parameters, **facts, "skipped": False}
 
 
