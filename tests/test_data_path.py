@@ -220,10 +220,11 @@ def test_unreadable_input_is_named_and_writes_nothing(in_workspace: Path, tmp_pa
     exp = load_experiment("experiment.yaml")
     chunks = tmp_path / "chunks"
     (chunks / "chunk_0001.jsonl").mkdir(parents=True)
-    moved = exp.model_copy(update={"data": exp.data.model_copy(update={"chunks_dir": str(chunks)})})
+    where = {"chunks_dir": str(chunks), "processed_dir": str(tmp_path / "processed")}
+    moved = exp.model_copy(update={"data": exp.data.model_copy(update=where)})
     with pytest.raises(MorphcptError, match=r"cannot read .*chunk_0001\.jsonl: Is a directory"):
         preprocess_chunk(moved, "patok", 1)
-    assert not chunk_prefix(moved, "patok", 1).with_name("chunk_0001.done.json").exists()
+    assert not (tmp_path / "processed").exists()
 
 
 def test_full_disk_gives_a_clear_error_and_no_marker(in_workspace: Path, tmp_path: Path) -> None:
