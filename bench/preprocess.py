@@ -9,7 +9,8 @@ Targets (issue: data path): StochasTok and Patok at most 1.3x vanilla's time; sp
 from __future__ import annotations
 
 import argparse
-import resource
+import os
+import shutil
 import subprocess
 import sys
 import time
@@ -40,13 +41,33 @@ training: {{backend: cpu, gpus_per_node: 1}}
 
 
 def run_measured(args: list[str], cwd: Path) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of a child process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Wall seconds and peak RSS (MB) of one child process (wait4 gives that child's own usage)."""
     start = time.perf_counter()
-    subprocess.run(args, cwd=cwd, check=True, capture_output=True)
+    child = subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert child.stderr is not None
+    errors = child.stderr.read()
+    _, status, usage = os.wait4(child.pid, 0)
     elapsed = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return elapsed, max(peak, before) / 1024
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise SystemExit(f"{' '.join(args)} failed ({child.returncode}):\n{errors.decode(errors='replace')}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def split_of_four_copies(work: Path, corpus: Path, morphcpt: list[str]) -> tuple[float, float]:
+    """Split a corpus 4x the size: a streaming split's peak RSS does not grow with its input."""
+    big = work / "corpus_x4.jsonl"
+    with big.open("wb") as out:
+        for _ in range(4):
+            with corpus.open("rb") as source:
+                shutil.copyfileobj(source, out, 1 << 22)
+    source = EXPERIMENT.format(chunks=4).replace("corpus: corpus.jsonl", "corpus: corpus_x4.jsonl")
+    (work / "experiment_x4.yaml").write_text(source.replace("chunks_dir: chunks", "chunks_dir: chunks_x4"))
+    try:
+        return run_measured([*morphcpt, "split", "-e", "experiment_x4.yaml"], work)
+    finally:
+        big.unlink()
+        shutil.rmtree(work / "chunks_x4", ignore_errors=True)
 
 
 def preprocess_after_imports(work: Path, variant: str) -> float:
@@ -107,6 +128,8 @@ def main() -> None:
     seconds, rss = run_measured([*morphcpt, "split", "-e", "experiment.yaml"], work)
     print(f"corpus: {size_mb:.1f} MB, {documents} documents")
     print(f"split: {size_mb / seconds:.1f} MB/s ({seconds:.1f} s), peak RSS {rss:.0f} MB")
+    seconds, rss = split_of_four_copies(work, corpus, morphcpt)
+    print(f"split of 4 copies ({4 * size_mb:.0f} MB): {4 * size_mb / seconds:.1f} MB/s, peak RSS {rss:.0f} MB")
     times = {}
     for variant in ("vanilla", "stochastok", "patok"):
         args = [*morphcpt, "preprocess", "-e", "experiment.yaml", "--variant", variant, "--chunk", "1"]
