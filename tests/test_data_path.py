@@ -352,6 +352,37 @@ def test_download_converts_local_parquet_shards(tmp_path: Path, monkeypatch: pyt
     assert download_corpus(exp)["skipped"] is True
 
 
+def test_hub_download_reuses_the_shards_already_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real hub path (huggingface_hub.snapshot_download) with the hub out of reach: shards fetched by an
+    earlier, interrupted run are in the download folder, so the download resumes from them and converts.
+    Not covered here: the HTTP transfer itself (no network on these machines)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    raw = tmp_path / "raw"
+    (raw / "tl").mkdir(parents=True)
+    pq.write_table(pa.table({"text": ["Kumain ka na?", None], "id": [1, 2]}), raw / "tl" / "part-0.parquet")
+    pq.write_table(pa.table({"text": ["Salamat po"], "id": [3]}), raw / "tl" / "part-1.parquet")
+    source = (REPO / "configs/experiments/demo.yaml").read_text()
+    source = source.replace("source: {local_path: data/corpora/demo_source.jsonl}", "source: {keep_fields: [id]}")
+    (tmp_path / "e.yaml").write_text(source.replace("corpus: data/corpora/demo_tl.jsonl", "corpus: corpus.jsonl"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    from morphcpt.data.download import download_corpus
+
+    result = download_corpus(load_experiment("e.yaml"), cache_dir=raw)
+    assert result == {"lines": 3, "shards": 2, "skipped": False}
+    rows = [json.loads(line) for line in (tmp_path / "corpus.jsonl").read_text().splitlines()]
+    # A null text is kept as a record, so that preprocessing counts it as rejected rather than losing it.
+    assert rows == [{"text": "Kumain ka na?", "id": 1}, {"text": None, "id": 2}, {"text": "Salamat po", "id": 3}]
+    assert download_corpus(load_experiment("e.yaml"), cache_dir=raw)["skipped"] is True
+    for path in [*raw.glob("tl/*.parquet"), tmp_path / "corpus.jsonl"]:
+        path.unlink()
+    with pytest.raises(MorphcptError, match="no parquet shards under tl/"):
+        download_corpus(load_experiment("e.yaml"), cache_dir=raw)
+
+
 def test_data_stats_reports_every_variant_and_scores_alignment(in_workspace: Path) -> None:
     exp = load_experiment("experiment.yaml")
     split_corpus(Path(exp.data.corpus), Path(exp.data.chunks_dir), 4)
