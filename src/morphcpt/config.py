@@ -267,7 +267,7 @@ class DataConfig(StrictModel):
     # of text, whichever comes first: large batches amortise the per-batch cost of the vectorized
     # processors, and the character cap bounds memory on corpora of long documents.
     batch_size: PositiveInt = 4096
-    batch_chars: PositiveInt = 8_000_000
+    batch_chars: PositiveInt = 1_000_000
 
 
 _Probability = Annotated[float, Field(ge=0.0, le=1.0)]
