@@ -1,6 +1,6 @@
 """Preprocessing benchmark: split throughput and RSS, tokens/s per variant, and the 262k-vocab split table.
 
-    .venv/bin/python bench/preprocess.py [--mb 50] [--workdir /tmp/morphcpt-bench]
+    .venv/bin/python bench/preprocess.py [--mb 50] [--vocab-size 8000] [--workdir /tmp/morphcpt-bench]
 
 Targets (issue: data path): StochasTok and Patok at most 1.3x vanilla's time; split streaming (RSS under
 1 GB for any input size); the expansion table for a 262k vocabulary built in under 60 s.
@@ -30,7 +30,7 @@ data:
   chunks_dir: chunks
   processed_dir: processed
   num_chunks: {chunks}
-  tokenizer: tokenizer.json
+  tokenizer: tokenizer_{vocab}.json
 variants:
   vanilla: {{processor: vanilla}}
   stochastok: {{processor: stochastok, expand_prop: 0.1}}
@@ -54,14 +54,14 @@ def run_measured(args: list[str], cwd: Path) -> tuple[float, float]:
     return elapsed, usage.ru_maxrss / 1024
 
 
-def split_of_four_copies(work: Path, corpus: Path, morphcpt: list[str]) -> tuple[float, float]:
+def split_of_four_copies(work: Path, corpus: Path, morphcpt: list[str], vocab: int) -> tuple[float, float]:
     """Split a corpus 4x the size: a streaming split's peak RSS does not grow with its input."""
     big = work / "corpus_x4.jsonl"
     with big.open("wb") as out:
         for _ in range(4):
             with corpus.open("rb") as source:
                 shutil.copyfileobj(source, out, 1 << 22)
-    source = EXPERIMENT.format(chunks=4).replace("corpus: corpus.jsonl", "corpus: corpus_x4.jsonl")
+    source = EXPERIMENT.format(chunks=4, vocab=vocab).replace("corpus: corpus.jsonl", "corpus: corpus_x4.jsonl")
     (work / "experiment_x4.yaml").write_text(source.replace("chunks_dir: chunks", "chunks_dir: chunks_x4"))
     try:
         return run_measured([*morphcpt, "split", "-e", "experiment_x4.yaml"], work)
@@ -112,6 +112,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mb", type=float, default=50.0, help="corpus size in MB (at least 50 for the targets)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/morphcpt-bench"))
+    parser.add_argument("--vocab-size", type=int, default=8000, help="byte-level BPE trained on the corpus")
     options = parser.parse_args()
     work = options.workdir
     work.mkdir(parents=True, exist_ok=True)
@@ -120,15 +121,16 @@ def main() -> None:
     if not corpus.exists() or corpus.stat().st_size < options.mb * 1024 * 1024 * 0.9:
         build_corpus(corpus, documents=documents, seed=11)
     size_mb = corpus.stat().st_size / 1024 / 1024
-    if not (work / "tokenizer.json").exists():
-        train_bytelevel_tokenizer(corpus, work / "tokenizer.json", vocab_size=8000)
-    (work / "experiment.yaml").write_text(EXPERIMENT.format(chunks=4))
+    tokenizer = work / f"tokenizer_{options.vocab_size}.json"
+    if not tokenizer.exists():
+        train_bytelevel_tokenizer(corpus, tokenizer, vocab_size=options.vocab_size)
+    (work / "experiment.yaml").write_text(EXPERIMENT.format(chunks=4, vocab=options.vocab_size))
     morphcpt = [sys.executable, "-m", "morphcpt"]
     subprocess.run(["rm", "-rf", str(work / "chunks"), str(work / "processed")], check=True)
     seconds, rss = run_measured([*morphcpt, "split", "-e", "experiment.yaml"], work)
     print(f"corpus: {size_mb:.1f} MB, {documents} documents")
     print(f"split: {size_mb / seconds:.1f} MB/s ({seconds:.1f} s), peak RSS {rss:.0f} MB")
-    seconds, rss = split_of_four_copies(work, corpus, morphcpt)
+    seconds, rss = split_of_four_copies(work, corpus, morphcpt, options.vocab_size)
     print(f"split of 4 copies ({4 * size_mb:.0f} MB): {4 * size_mb / seconds:.1f} MB/s, peak RSS {rss:.0f} MB")
     times = {}
     for variant in ("vanilla", "stochastok", "patok"):
