@@ -29,7 +29,7 @@ import numpy as np
 
 from morphcpt.config import PatokVariant, StochastokVariant, VanillaVariant
 from morphcpt.data.morphology import MorphologyIndex
-from morphcpt.data.ragged import gather_rows
+from morphcpt.data.ragged import gather_rows, ragged_positions
 from morphcpt.data.tokenizer import Tokenizer
 
 IntArray = np.ndarray
@@ -352,9 +352,7 @@ class Patok(Processor):
         out[at[fast]] = self.table.left[row[fast]]
         out[at[fast] + 1] = self.table.right[row[fast]]
         if pieces:
-            width = hit_widths[slow]
-            within = np.arange(int(width.sum())) - np.repeat(np.cumsum(width) - width, width)
-            out[np.repeat(at[slow], width) + within] = np.concatenate(pieces)
+            out[ragged_positions(at[slow], hit_widths[slow])] = np.concatenate(pieces)
         return out, source, len(hits)
 
     def _contract(
@@ -420,7 +418,6 @@ class Patok(Processor):
         owner = owner[source]
         starts = self._starts(out)
         ends = starts + self.table.token_lengths[out]
-        # Affix spans come sorted (words in order, spans in order inside a word): a binary search finds them.
         # A token is an affix when an affix span starts where it starts and ends where it ends (no two
         # affixes of a word start at the same byte).
         affix_end_at = np.full(int(ends[-1]) + 1 if len(ends) else 1, -1, dtype=np.int64)

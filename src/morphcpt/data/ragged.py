@@ -5,11 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 
+def ragged_positions(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """starts[i], starts[i] + 1, ..., starts[i] + counts[i] - 1 for each i, concatenated in order."""
+    within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    return np.repeat(starts, counts) + within
+
+
 def gather_rows(rows: np.ndarray, offsets: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Rows `rows` of the ragged array (offsets, values), concatenated in order."""
-    counts = offsets[rows + 1] - offsets[rows]
-    within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-    return values[np.repeat(offsets[rows], counts) + within]
+    return values[ragged_positions(offsets[rows], offsets[rows + 1] - offsets[rows])]
 
 
 def _reserve(array: np.ndarray, needed: int) -> np.ndarray:
@@ -42,4 +46,4 @@ class GrowingRagged:
         """Rows `rows` concatenated, each row's values shifted by its entry in `base`."""
         offsets = self._offsets[: self.rows + 1]
         counts = offsets[rows + 1] - offsets[rows]
-        return np.repeat(base, counts)[:, None] + gather_rows(rows, offsets, self._values)
+        return np.repeat(base, counts)[:, None] + self._values[ragged_positions(offsets[rows], counts)]
