@@ -66,8 +66,9 @@ demo-slurm: venv
 
 # Every shipped profile's hand-submittable scripts, in jobs/<profile>/.
 demo-render: venv
-	@for profile in local local-slurm pbs-a100 slurm-a100; do \
-	  $(VENV_PY) -m morphcpt render --profile $$profile --experiment seapile-tl-cpt --out jobs/$$profile >/dev/null \
+	@for pair in demo:local demo:local-slurm seapile-tl-cpt:pbs-a100 seapile-tl-cpt:slurm-a100; do \
+	  experiment=$${pair%%:*} profile=$${pair#*:}; \
+	  $(VENV_PY) -m morphcpt render --profile $$profile --experiment $$experiment --out jobs/$$profile >/dev/null \
 	    && echo "rendered jobs/$$profile/"; done
 
 slurm-up: system-deps

@@ -19,9 +19,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from morphcpt.data.offline_corpus import build_corpus, filipino_words, train_bytelevel_tokenizer  # noqa: E402
+from morphcpt.data.offline_corpus import build_corpus, train_bytelevel_tokenizer  # noqa: E402
 from morphcpt.data.processors import build_split_table  # noqa: E402
 from morphcpt.data.tokenizer import Tokenizer  # noqa: E402
+from morphcpt.languages.tl.corpus import frequent_words  # noqa: E402
 
 EXPERIMENT = """name: bench
 seed: 1
@@ -90,7 +91,7 @@ print(time.perf_counter() - start)
 
 def synthetic_vocabulary(size: int) -> Tokenizer:
     """A 262k-piece vocabulary of real-word pieces (SentencePiece style), to time the split-table build."""
-    words, _ = filipino_words(20000)
+    words, _ = frequent_words(20000)
     pieces: dict[str, None] = {f"<0x{b:02X}>": None for b in range(256)}
     pieces.update({"<pad>": None, "</s>": None})
     for word in words:
@@ -119,7 +120,7 @@ def main() -> None:
     corpus = work / "corpus.jsonl"
     documents = int(options.mb * 1024 * 1024 / 243)  # documents average about 243 bytes
     if not corpus.exists() or corpus.stat().st_size < options.mb * 1024 * 1024 * 0.9:
-        build_corpus(corpus, documents=documents, seed=11)
+        build_corpus(corpus, documents=documents, seed=11, language="tl")
     size_mb = corpus.stat().st_size / 1024 / 1024
     tokenizer = work / f"tokenizer_{options.vocab_size}.json"
     if not tokenizer.exists():

@@ -1,7 +1,7 @@
 """Score models on the benchmarks, independent of any experiment file.
 
 python scripts/run_evaluation.py --models models/baseline models/patok --benchmarks pacute hierarchical \
-    --eval-mode both [--benchmarks-dir data/benchmarks] [--results-dir results] [--lang en tl]
+    --eval-mode both [--benchmarks-dir data/benchmarks] [--results-dir results] [--language tl] [--lang en tl]
 """
 
 import argparse
@@ -21,12 +21,20 @@ def main() -> int:
     parser.add_argument("--eval-mode", choices=["mcq", "gen", "both"], default="both")
     parser.add_argument("--benchmarks-dir", type=Path, default=Path("data/benchmarks"))
     parser.add_argument("--results-dir", type=Path, default=Path("results"))
-    parser.add_argument("--lang", nargs="+", choices=["en", "tl"], default=["en"])
+    parser.add_argument("--language", default="tl", help="language pack of the benchmarks (its answer cues)")
+    parser.add_argument("--lang", nargs="+", default=["en"], help="prompt language(s) of that pack")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     try:
         for path in evaluate_models(
-            args.models, args.benchmarks, args.eval_mode, args.benchmarks_dir, args.results_dir, args.lang, args.device
+            args.models,
+            args.benchmarks,
+            args.eval_mode,
+            args.benchmarks_dir,
+            args.results_dir,
+            args.lang,
+            args.device,
+            language=args.language,
         ):
             print(f"summary: {path}")
     except MorphcptError as exc:

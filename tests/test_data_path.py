@@ -21,21 +21,24 @@ from hypothesis import strategies as st
 from conftest import REPO
 from morphcpt.config import PatokVariant, load_experiment
 from morphcpt.data.markers import file_sha256
-from morphcpt.data.offline_corpus import build_corpus, filipino_words, train_bytelevel_tokenizer
+from morphcpt.data.offline_corpus import build_corpus, train_bytelevel_tokenizer
 from morphcpt.data.preprocess import chunk_prefix, merge_variant, merged_prefix, preprocess_chunk
 from morphcpt.data.processors import Patok, Stochastok, build_split_table
 from morphcpt.data.split import split_corpus
 from morphcpt.data.tokenizer import load_tokenizer
 from morphcpt.errors import MorphcptError
+from morphcpt.languages import get_language
+from morphcpt.languages.tl.corpus import frequent_words
 
 VARIANTS = ("vanilla", "stochastok", "patok")
+TL = get_language("tl")
 
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A workdir with corpus, tokenizer and a 4-chunk experiment (paths relative to it, like a real run)."""
     root = tmp_path_factory.mktemp("data")
-    build_corpus(root / "corpus.jsonl", documents=1200, seed=7)
+    build_corpus(root / "corpus.jsonl", documents=1200, seed=7, language=TL)
     train_bytelevel_tokenizer(root / "corpus.jsonl", root / "tokenizer.json", vocab_size=3000)
     source = (REPO / "configs/experiments/demo.yaml").read_text()
     source = source.replace("corpus: data/corpora/demo_tl.jsonl", "corpus: corpus.jsonl")
@@ -132,7 +135,7 @@ def test_killed_task_leaves_nothing_complete_and_rerun_is_identical(workspace: P
     big = tmp_path / "big"
     big.mkdir()
     shutil.copy(workspace / "tokenizer.json", big / "tokenizer.json")
-    build_corpus(big / "corpus.jsonl", documents=30000, seed=3)
+    build_corpus(big / "corpus.jsonl", documents=30000, seed=3, language=TL)
     # Small batches: the task writes in many steps, so the kill lands between two of them.
     source = (workspace / "experiment.yaml").read_text()
     (big / "experiment.yaml").write_text(source.replace("  num_chunks: 4\n", "  num_chunks: 4\n  batch_size: 200\n"))
@@ -245,7 +248,7 @@ def test_full_disk_gives_a_clear_error_and_no_marker(in_workspace: Path, tmp_pat
         subprocess.run(["umount", str(disk)], check=True)
 
 
-_WORDS = filipino_words(400)[0] + ["nagluluto", "gaganda", "sumulat", "kinain", "pagsulatan", "um", "in", "an", "mag"]
+_WORDS = frequent_words(400)[0] + ["nagluluto", "gaganda", "sumulat", "kinain", "pagsulatan", "um", "in", "an", "mag"]
 
 
 @settings(max_examples=150, deadline=None)
@@ -260,8 +263,13 @@ def test_processors_never_change_content(workspace: Path, words: list[str], seed
     rng = np.random.default_rng(seed)
     for processor in (
         Stochastok(table, 0.5),
-        Patok(table, tokenizer.token_bytes, PatokVariant(processor="patok", expand_prop=0.5)),
-        Patok(table, tokenizer.token_bytes, PatokVariant(processor="patok", contract_prop=1.0, affix_awareness=0.0)),
+        Patok(table, tokenizer.token_bytes, PatokVariant(processor="patok", expand_prop=0.5), TL.segment),
+        Patok(
+            table,
+            tokenizer.token_bytes,
+            PatokVariant(processor="patok", contract_prop=1.0, affix_awareness=0.0),
+            TL.segment,
+        ),
     ):
         out, counts = processor(ids, rng)
         assert tokenizer.decode_bytes(out) == original
@@ -321,7 +329,8 @@ def test_patok_terminates_on_a_document_made_only_of_affixes(workspace: Path) ->
     table = build_split_table(tokenizer)
     text = "mag nag um in an han " * 200 + "pinakanakikipag" * 50
     ids = np.asarray(tokenizer.encode_batch([text])[0], dtype=np.int64)
-    out, _ = Patok(table, tokenizer.token_bytes, PatokVariant(processor="patok"))(ids, np.random.default_rng(0))
+    patok = Patok(table, tokenizer.token_bytes, PatokVariant(processor="patok"), TL.segment)
+    out, _ = patok(ids, np.random.default_rng(0))
     assert tokenizer.decode(out) == text
 
 
@@ -410,7 +419,7 @@ def test_data_stats_reports_every_variant_and_scores_alignment(in_workspace: Pat
 def test_alignment_metrics_on_a_hand_made_segmentation(tmp_path: Path) -> None:
     from morphcpt.data.stats import AnnotatedWord, load_annotated_words, token_boundaries
 
-    words = load_annotated_words()
+    words = load_annotated_words(TL.annotated_words)  # type: ignore[arg-type]
     assert len(words) >= 100
     assert AnnotatedWord("kumain", "kain", ("k", "um", "ain"), ("infix:um",)).boundaries == {1, 3}
     bad = tmp_path / "words.tsv"
@@ -442,7 +451,8 @@ def test_sentencepiece_model_through_all_variants(workspace: Path, tmp_path: Pat
     table = build_split_table(tokenizer)
     encoded = [np.asarray(ids, dtype=np.int64) for ids in tokenizer.encode_batch(processor_inputs)]
     rng = np.random.default_rng(3)
-    for processor in (Stochastok(table, 0.3), Patok(table, tokenizer.token_bytes, PatokVariant(processor="patok"))):
+    patok = Patok(table, tokenizer.token_bytes, PatokVariant(processor="patok"), TL.segment)
+    for processor in (Stochastok(table, 0.3), patok):
         edited, counts = processor.process_batch(encoded, rng)
         assert counts.output_tokens > counts.input_tokens
         # The model adds a dummy-prefix space (SentencePiece's default; Gemma 3's tokenizer has none), which

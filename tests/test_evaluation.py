@@ -15,20 +15,22 @@ from pathlib import Path
 import pytest
 
 from morphcpt.errors import MorphcptError
-from morphcpt.evaluation import rules
 from morphcpt.evaluation.analysis import analyze, wilson
 from morphcpt.evaluation.generate import LEVELS, PACUTE_SUITES, generate_suite, write_benchmarks
 from morphcpt.evaluation.items import Item
 from morphcpt.evaluation.run import evaluate_scorers, load_benchmark
 from morphcpt.evaluation.scoring import HFScorer, normalize, score_benchmark, summarize
+from morphcpt.languages import get_language
+from morphcpt.languages.tl import rules
 
 VOWEL = re.compile(r"[aeiou]")
+TL = get_language("tl")
 
 
 @pytest.fixture(scope="module")
 def suites() -> dict[str, list[Item]]:
-    out = {s: generate_suite("pacute", s, 300, 7) for s in PACUTE_SUITES}
-    out.update({s: generate_suite("hierarchical", s, 300, 7) for s in LEVELS})
+    out = {s: generate_suite("pacute", s, 300, 7, language=TL) for s in PACUTE_SUITES}
+    out.update({s: generate_suite("hierarchical", s, 300, 7, language=TL) for s in LEVELS})
     return out
 
 
@@ -81,7 +83,7 @@ def test_generated_suites_are_large_valid_and_checked(suites: dict[str, list[Ite
             item.check()
             assert sum(option == item.answer for option in item.options) == 1
             independent_check(item)
-    assert generate_suite("pacute", "affixation", 50, 7) == suites["affixation"][:50]
+    assert generate_suite("pacute", "affixation", 50, 7, language="tl") == suites["affixation"][:50]
 
 
 def test_rules_on_hand_checked_forms() -> None:
@@ -96,7 +98,7 @@ def test_rules_on_hand_checked_forms() -> None:
     from morphcpt.data.stats import load_annotated_words
 
     # Every prefix/infix/suffix word of the hand-annotated list is what the rules produce from its root.
-    for word in load_annotated_words():
+    for word in load_annotated_words(TL.annotated_words):  # type: ignore[arg-type]
         if len(word.affixes) != 1:
             continue
         kind, affix = word.affixes[0].split(":")
@@ -132,7 +134,7 @@ class FakeScorer:
 def _gold_by_context(items: list[Item]) -> dict[str, str]:
     from morphcpt.evaluation.scoring import context
 
-    return {context(i, lang): i.answer for i in items for lang in ("en", "tl")}
+    return {context(i, lang, TL): i.answer for i in items for lang in ("en", "tl")}
 
 
 def test_oracle_always_a_and_ties(suites: dict[str, list[Item]], tmp_path: Path) -> None:
@@ -140,7 +142,7 @@ def test_oracle_always_a_and_ties(suites: dict[str, list[Item]], tmp_path: Path)
     gold = _gold_by_context(items)
     for policy in ("oracle", "always_a", "tie"):
         scorer = FakeScorer(policy, policy, gold)
-        path = score_benchmark(scorer, "pacute", items, tmp_path, ["mcq", "gen"], ["en", "tl"])
+        path = score_benchmark(scorer, "pacute", items, tmp_path, ["mcq", "gen"], ["en", "tl"], language=TL)
         summary = summarize(path)
         mcq = sum(s["mcq"]["correct"] for s in summary.values()) / sum(s["mcq"]["n"] for s in summary.values())
         gen = sum(s["gen"]["correct"] for s in summary.values()) / sum(s["gen"]["n"] for s in summary.values())
@@ -195,7 +197,7 @@ def test_pacute_published_format_loads_and_scores(tmp_path: Path) -> None:
     assert items[0].gold == 2 and items[0].options[2] == "kumain"
     assert items[1].options[items[1].gold] == "5"
     scorer = FakeScorer("oracle", "oracle", _gold_by_context(items))
-    evaluate_scorers([scorer], ["pacute"], "both", tmp_path / "benchmarks", tmp_path / "results", ["en"])
+    evaluate_scorers([scorer], ["pacute"], "both", tmp_path / "benchmarks", tmp_path / "results", ["en"], language=TL)
     summary = json.loads((tmp_path / "results/oracle/summary.json").read_text())["pacute"]
     assert summary["affixation"]["mcq"]["accuracy"] == 1.0 and summary["composition"]["gen"]["accuracy"] == 1.0
     # A label that contradicts mcq_options.correct is an error, not a silent wrong gold.
@@ -215,7 +217,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from morphcpt.training.export import save_tokenizer
 
     root = tmp_path_factory.mktemp("model")
-    build_corpus(root / "corpus.jsonl", documents=300, seed=1)
+    build_corpus(root / "corpus.jsonl", documents=300, seed=1, language=TL)
     train_bytelevel_tokenizer(root / "corpus.jsonl", root / "tokenizer.json", vocab_size=800)
     torch.manual_seed(0)
     config = Gemma3TextConfig(
@@ -229,11 +231,11 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_tiny_model_scores_both_modes_and_resumes(tiny_model: Path, tmp_path: Path) -> None:
-    write_benchmarks(tmp_path / "bench", ["pacute", "hierarchical"], 12, seed=3)
+    write_benchmarks(tmp_path / "bench", ["pacute", "hierarchical"], 12, seed=3, language=TL)
     results = tmp_path / "results"
     scorer = HFScorer.load(str(tiny_model))
     evaluate_scorers(
-        [scorer], ["pacute", "hierarchical"], "both", tmp_path / "bench", results, ["en"], max_new_tokens=4
+        [scorer], ["pacute", "hierarchical"], "both", tmp_path / "bench", results, ["en"], max_new_tokens=4, language=TL
     )
     pacute = results / "tiny" / "pacute.jsonl"
     records = [json.loads(line) for line in pacute.read_text().splitlines()]
@@ -242,7 +244,7 @@ def test_tiny_model_scores_both_modes_and_resumes(tiny_model: Path, tmp_path: Pa
     # A killed run leaves a torn line; the rerun drops it and scores only what is missing.
     text = pacute.read_text()
     pacute.write_text(text[: text.rindex("\n", 0, len(text) - 1)] + '\n{"id": "pacute/compo')
-    evaluate_scorers([scorer], ["pacute"], "both", tmp_path / "bench", results, ["en"], max_new_tokens=4)
+    evaluate_scorers([scorer], ["pacute"], "both", tmp_path / "bench", results, ["en"], max_new_tokens=4, language=TL)
     again = [json.loads(line) for line in pacute.read_text().splitlines()]
     assert len(again) == len(records) and len({(r["id"], r["mode"]) for r in again}) == len(again)
     summary = json.loads((results / "tiny" / "summary.json").read_text())
@@ -253,7 +255,9 @@ def test_analysis_table_matches_the_per_item_results(suites: dict[str, list[Item
     items = [i for name in LEVELS for i in suites[name]][:600]
     gold = _gold_by_context(items)
     for name, policy in (("baseline", "always_a"), ("patok", "oracle"), ("stochastok", "tie")):
-        score_benchmark(FakeScorer(name, policy, gold), "hierarchical", items, tmp_path, ["mcq", "gen"], ["en"])
+        score_benchmark(
+            FakeScorer(name, policy, gold), "hierarchical", items, tmp_path, ["mcq", "gen"], ["en"], language=TL
+        )
     stats = tmp_path / "data_stats.json"
     morphology = {"boundary_precision": 0.5, "boundary_recall": 0.6, "boundary_f1": 0.55, "morphscore": 0.4}
     row = {"tokens_per_word": 1.9, "edits": {"realised_expansion_rate": 0.1}, "morphology": morphology}
@@ -289,7 +293,7 @@ def test_bad_input_is_named(tmp_path: Path) -> None:
     with pytest.raises(MorphcptError, match="no results"):
         analyze(tmp_path / "empty")
     with pytest.raises(MorphcptError, match="no items to score"):
-        score_benchmark(FakeScorer("f", "tie"), "pacute", [], tmp_path, ["mcq"], ["en"])
+        score_benchmark(FakeScorer("f", "tie"), "pacute", [], tmp_path, ["mcq"], ["en"], language=TL)
     result = subprocess.run(
         [
             sys.executable,

@@ -124,7 +124,12 @@ def _fake_tool(directory: Path, name: str, body: str) -> None:
 def test_multi_node_training_gives_each_node_its_rank(tmp_path: Path, scheduler: str) -> None:
     profile = profile_data(scheduler)
     profile["resources"]["train"] = {"nodes": 2, "ngpus": 4}
-    script = render(tmp_path, profile, "run_cpt_patok")
+    # The experiment's training plan must match the profile's 2 nodes x 4 GPUs (render checks it).
+    source = (REPO / "configs/experiments/seapile-tl-cpt.yaml").read_text()
+    source = source.replace("gpus_per_node: 8\n  num_nodes: 1", "gpus_per_node: 4\n  num_nodes: 2")
+    experiment = tmp_path / "two-nodes.yaml"
+    experiment.write_text(source)
+    script = render(tmp_path, profile, "run_cpt_patok", str(experiment))
     text = script.read_text()
     assert ("#PBS -l select=2:ncpus=1:ngpus=4:mem=256mb:mpiprocs=1" in text) == (scheduler == "pbs")
     assert ("#SBATCH --nodes=2" in text) == (scheduler == "slurm")
@@ -164,7 +169,9 @@ def test_multi_node_training_gives_each_node_its_rank(tmp_path: Path, scheduler:
 
 
 def test_training_script_reports_a_time_budget_stop(tmp_path: Path) -> None:
-    script = render(tmp_path, profile_data("slurm"), "run_cpt_baseline")
+    profile = profile_data("slurm")
+    profile["resources"]["train"] = {"ngpus": 8}  # what the seed plan's training asks for
+    script = render(tmp_path, profile, "run_cpt_baseline")
     lines = script.read_text().splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("TRAIN_CMD=("))
     lines[start] = "TRAIN_CMD=(bash -c 'exit 3')"

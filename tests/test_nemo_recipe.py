@@ -1,4 +1,5 @@
-"""The NeMo 2 recipe for the three runs, built with the real `nemo.collections.llm.gemma3_1b` recipe on CPU.
+"""The NeMo 2 recipe for the three runs, built on CPU with the real recipe `training.recipe` names
+(`nemo.collections.llm.gemma3_1b` for seapile-tl-cpt).
 
 Runs in its own environment (`make nemo-check`, part of CI), since nemo-toolkit[llm] pins packages the
 main environment does not. There MORPHCPT_REQUIRE_NEMO=1 turns the skip into a failure.
@@ -81,6 +82,15 @@ def test_recipe_has_the_seed_settings_and_serializes(run: str, tmp_path: Path) -
         check_recipe(recipe, replace(plan), require_data=True)
 
 
+def test_an_unknown_recipe_names_the_recipes_nemo_has() -> None:
+    experiment = load_experiment("seapile-tl-cpt")
+    plan = replace(plan_for_run(experiment, "patok"), recipe="gemma3_1bb")
+    with pytest.raises(MorphcptError, match=r"training.recipe: 'gemma3_1bb' is not a NeMo pretrain recipe") as info:
+        build_recipe(experiment, plan)
+    known = str(info.value).split("this NeMo has: ")[1].split(", ")
+    assert "gemma3_1b" in known and "llama32_1b" in known
+
+
 def test_dry_run_builds_all_three_recipes() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "morphcpt", "train", "-e", "seapile-tl-cpt", "--dry-run"],
@@ -96,7 +106,7 @@ def test_dry_run_builds_all_three_recipes() -> None:
 
 def test_pretraining_datamodule_over_a_real_indexed_dataset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    build_corpus(tmp_path / "corpus.jsonl", documents=800, seed=3)
+    build_corpus(tmp_path / "corpus.jsonl", documents=800, seed=3, language="tl")
     train_bytelevel_tokenizer(tmp_path / "corpus.jsonl", tmp_path / "tokenizer.json", vocab_size=1500)
     (tmp_path / "tok").mkdir()
     save_tokenizer(str(tmp_path / "tokenizer.json"), tmp_path / "tok")

@@ -30,8 +30,8 @@ from morphcpt.controller.pbs import (
     pbs_id,
     submitit_id,
 )
-from morphcpt.controller.tasks import TaskSpec
-from morphcpt.pipeline import experiment_jobs
+from morphcpt.controller.tasks import task_spec
+from morphcpt.graph import build_graph
 from morphcpt.render.scripts import RenderTarget
 
 QSTAT = {
@@ -117,8 +117,8 @@ def _target(tmp_path: Path, **experiment_changes: object) -> RenderTarget:
 def test_qsub_command_line_and_array_script(tmp_path: Path) -> None:
     target = _target(tmp_path)
     backend = PBSBackend(target, tmp_path / "runs/demo/submitit")
-    job = next(j for j in experiment_jobs(target.experiment) if j.name == "preprocess_data_vanilla")
-    specs = [TaskSpec(job, "experiment.yaml", chunk) for chunk in (1, 2, 3, 4)]
+    job = build_graph(target.experiment).jobs["preprocess_data_vanilla"]
+    specs = [task_spec(target.context, job, chunk) for chunk in (1, 2, 3, 4)]
     unit = SubmitUnit(specs, token="tok1", depends=["1234[].pbs01", "1240.pbs01"])
     assert backend.submission_command(unit, "s.pbs") == [
         "qsub",
@@ -164,8 +164,8 @@ def test_rendered_job_runs_its_stage_under_bash_with_pbs_variables(tmp_path: Pat
     """The job side end to end: the controller's PBS script, its pickle, submitit's entry point, the stage."""
     target = _target(tmp_path, items_per_suite=5)
     backend = PBSBackend(target, tmp_path / "runs/demo/submitit")
-    job = next(j for j in experiment_jobs(target.experiment) if j.kind == "benchmarks")
-    unit = SubmitUnit([TaskSpec(job, "experiment.yaml")], token="tok3")
+    job = next(j for j in build_graph(target.experiment) if j.kind == "benchmarks")
+    unit = SubmitUnit([task_spec(target.context, job, 0)], token="tok3")
     executor = backend._prepared(unit)
     script = tmp_path / "job.pbs"
     script.write_text(backend.script(unit))

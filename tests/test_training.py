@@ -56,7 +56,7 @@ def _experiment_text(steps: int, checkpoints: str) -> str:
 @pytest.fixture(scope="module")
 def trained_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("train")
-    build_corpus(root / "corpus.jsonl", documents=1500, seed=5)
+    build_corpus(root / "corpus.jsonl", documents=1500, seed=5, language="tl")
     train_bytelevel_tokenizer(root / "corpus.jsonl", root / "tokenizer.json", vocab_size=2000)
     (root / "experiment.yaml").write_text(_experiment_text(200, "ck"))
     cwd = Path.cwd()
@@ -164,12 +164,15 @@ def test_export_round_trip_gives_the_same_logits(trained_data: Path) -> None:
 
 def test_bad_input_fails_before_any_compute(trained_data: Path, tmp_path: Path) -> None:
     root = trained_data
-    # A checkpoint directory written with other settings.
+    # A checkpoint directory written with other settings is kept under another name; the run starts over.
     config = with_config(root, "changed.yaml", 20, "ck-short")
     text = (root / config).read_text().replace("lr: 3.0e-3", "lr: 1.0e-3")
     (root / config).write_text(text)
     result = morphcpt(root, "train", "-e", config, "--run", "baseline")
-    assert result.returncode == 2 and "was made with a different config (lr: 0.003 -> 0.001)" in result.stderr
+    assert result.returncode == 0 and "was made with other settings (lr)" in result.stdout
+    kept = [p for p in (root / "ck-short").iterdir() if p.name.startswith("baseline.superseded-")]
+    assert len(kept) == 1 and '"lr": 0.003' in (kept[0] / "run_config.json").read_text()
+    assert '"lr": 0.001' in (root / "ck-short/baseline/run_config.json").read_text()
     # A run whose data was never preprocessed.
     result = morphcpt(root, "train", "-e", "experiment.yaml", "--run", "patok")
     assert result.returncode == 2 and "data/demo/processed/patok/all.bin" in result.stderr

@@ -72,6 +72,35 @@ def render(profile: str, experiment: str, out_dir: Path, workdir: Path | None, o
         click.echo(f"  {line}")
 
 
+@cli.command()
+@click.argument("experiment", default=DEFAULT_EXPERIMENT)
+@click.option("--dot", is_flag=True, help="print Graphviz dot instead of text")
+def graph(experiment: str, dot: bool) -> None:
+    """Print the experiment's jobs, their stage types, arrays and dependencies."""
+    from morphcpt.graph import build_graph
+
+    jobs = build_graph(_experiment(experiment))
+    click.echo(jobs.dot() if dot else jobs.text(), nl=not dot)
+
+
+@cli.command("run-stage")
+@experiment_option
+@click.argument("job")
+@click.option("--task", type=int, default=0, show_default=True, help="array task (chunk); 0 for a plain job")
+def run_stage(experiment: str, job: str, task: int) -> None:
+    """Run one task of a job in this process (the body of stage types that have no command of their own)."""
+    from morphcpt.context import RunContext
+
+    path = resolve_config_path(experiment, EXPERIMENTS_DIR, "experiment")
+    ctx = RunContext.create(load_experiment(path), path)
+    if job not in ctx.graph.jobs:
+        raise click.BadParameter(f"no job {job!r}; the experiment has: {', '.join(ctx.graph.jobs)}")
+    stage_job = ctx.graph.jobs[job]
+    if stage_job.is_array and not 1 <= task <= (stage_job.array_size or 0):
+        raise click.BadParameter(f"--task {task} is outside 1-{stage_job.array_size} for array job {job}")
+    raise SystemExit(stage_job.stage.run(ctx, stage_job, task))
+
+
 @cli.command("check-config")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 def check_config(paths: tuple[Path, ...]) -> None:
@@ -119,9 +148,10 @@ def download(experiment: str) -> None:
 @click.option("--documents", default=4000, show_default=True, help="documents in the offline corpus")
 @click.option("--vocab-size", default=4000, show_default=True, help="of the byte-level BPE tokenizer")
 def demo_data(experiment: str, documents: int, vocab_size: int) -> None:
-    """Build the experiment's offline Filipino corpus (data.source.local_path) and train its tokenizer
-    (data.tokenizer, when a local .json path); files that exist are kept, so reruns change nothing."""
+    """Build the experiment's offline corpus from its language pack (data.source.local_path) and train its
+    tokenizer (data.tokenizer, when a local .json path); files that exist are kept, so reruns change nothing."""
     from morphcpt.data.offline_corpus import build_corpus, train_bytelevel_tokenizer
+    from morphcpt.languages import get_language
 
     exp = _experiment(experiment)
     source = exp.data.source.local_path
@@ -130,7 +160,7 @@ def demo_data(experiment: str, documents: int, vocab_size: int) -> None:
     corpus = Path(source)
     if not corpus.exists():
         corpus.parent.mkdir(parents=True, exist_ok=True)
-        size = build_corpus(corpus, documents=documents, seed=exp.seed)
+        size = build_corpus(corpus, documents=documents, seed=exp.seed, language=get_language(exp.language))
         click.echo(f"corpus: {corpus} ({documents} documents, {size / 1e6:.1f} MB)")
     tokenizer = Path(exp.data.tokenizer)
     if tokenizer.suffix == ".json" and not tokenizer.exists():
@@ -243,28 +273,22 @@ def print_plans(plans) -> None:  # type: ignore[no-untyped-def]
 @click.option("--dry-run", is_flag=True, help="print the resolved settings (and the NeMo recipe when NeMo is here)")
 def train(experiment: str, run: str | None, max_steps: int | None, time_budget: float | None, dry_run: bool) -> None:
     """Continued pretraining of one run: exit 0 at the target step, 3 at the time budget (resubmit to resume)."""
+    from morphcpt.training.backends import get_backend
     from morphcpt.training.plan import deadline_from_environment
 
     exp = _experiment(experiment)
+    backend = get_backend(exp.training.backend)
     plans = _plans(exp, run, max_steps=max_steps)
     if dry_run:
         print_plans(plans)
-        if exp.training.backend == "nemo":
-            from morphcpt.training.nemo_recipe import describe_recipes
-
-            click.echo(describe_recipes(exp, plans))
+        description = backend.describe(exp, plans)
+        if description:
+            click.echo(description)
         return
     if run is None:
         raise click.UsageError("--run is required unless --dry-run")
     deadline = deadline_from_environment(exp.training.time_budget_margin_seconds, time_budget)
-    if exp.training.backend == "cpu":
-        from morphcpt.training.cpu_trainer import train_cpu
-
-        result = train_cpu(exp, plans[0], deadline)
-    else:
-        from morphcpt.training.nemo_recipe import train_nemo
-
-        result = train_nemo(exp, plans[0], deadline)
+    result = backend.train(exp, plans[0], deadline)
     resumed = f", resumed from step {result.resumed_from}" if result.resumed_from is not None else ""
     click.echo(f"{run}: step {result.step}, loss {result.loss}{resumed}, exit status {result.status}")
     raise SystemExit(result.status)
@@ -286,10 +310,11 @@ def export(experiment: str, run: str) -> None:
 @cli.command("import-model")
 @experiment_option
 def import_model(experiment: str) -> None:
-    """One-time conversion of training.pretrained (HF) into a NeMo checkpoint (NeMo backend only)."""
-    from morphcpt.training.nemo_recipe import import_pretrained
+    """One-time conversion of training.pretrained (HF) into what the training backend starts from (NeMo)."""
+    from morphcpt.training.backends import get_backend
 
-    click.echo(import_pretrained(_experiment(experiment)))
+    exp = _experiment(experiment)
+    click.echo(get_backend(exp.training.backend).import_pretrained(exp))
 
 
 @cli.command()
@@ -297,12 +322,20 @@ def import_model(experiment: str) -> None:
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="[default: evaluation.benchmarks_dir]")
 @click.option("--count", type=int, help="items per suite [default: evaluation.items_per_suite]")
 def benchmarks(experiment: str, out_dir: Path | None, count: int | None) -> None:
-    """Generate the PACUTE-style suites and hierarchical levels 0-5 (deterministic by the experiment seed)."""
+    """Generate the PACUTE-style suites and hierarchical levels 0-5 from the experiment's language pack
+    (deterministic by the experiment seed)."""
     from morphcpt.evaluation.generate import write_benchmarks
+    from morphcpt.languages import get_language
 
     exp = _experiment(experiment)
     out = out_dir or Path(exp.evaluation.benchmarks_dir)
-    written = write_benchmarks(out, list(exp.evaluation.benchmarks), count or exp.evaluation.items_per_suite, exp.seed)
+    written = write_benchmarks(
+        out,
+        list(exp.evaluation.benchmarks),
+        count or exp.evaluation.items_per_suite,
+        exp.seed,
+        language=get_language(exp.language),
+    )
     click.echo(f"wrote {sum(written.values())} items in {len(written)} files under {out}")
 
 
@@ -311,7 +344,7 @@ def benchmarks(experiment: str, out_dir: Path | None, count: int | None) -> None
 @click.option("--models", "models", multiple=True, help="model dirs or hub ids [default: the runs' exported models]")
 @click.option("--benchmarks", "benchmark_names", multiple=True, help="pacute and/or hierarchical")
 @click.option("--eval-mode", type=click.Choice(["mcq", "gen", "both"]), help="[default: evaluation.eval_mode]")
-@click.option("--lang", "langs", multiple=True, type=click.Choice(["en", "tl"]), help="prompt language(s) [en]")
+@click.option("--lang", "langs", multiple=True, help="prompt language(s) of the experiment's language pack [en]")
 @click.option("--device", default="auto", show_default=True)
 def evaluate(
     experiment: str,
@@ -322,9 +355,19 @@ def evaluate(
     device: str,
 ) -> None:
     """Score models on the benchmarks; resumable; results in evaluation.results_dir/<model>/."""
+    from morphcpt.context import Layout
     from morphcpt.evaluation.run import evaluate_models
+    from morphcpt.languages import get_language
+    from morphcpt.stages.evaluate import evaluation_fingerprints
 
     exp = _experiment(experiment)
+    pack = get_language(exp.language)
+    unknown = [lang for lang in langs if lang not in pack.prompt_languages]
+    if unknown:
+        raise click.BadParameter(
+            f"{', '.join(unknown)}: language pack {pack.code} asks in {', '.join(pack.prompt_languages)}",
+            param_hint="--lang",
+        )
     ev = exp.evaluation
     chosen = list(models) or [str(Path(exp.training.models_dir) / run) for run in exp.runs]
     if not models and ev.base_model:
@@ -337,6 +380,9 @@ def evaluate(
         Path(ev.results_dir),
         list(langs or ["en"]),
         device,
+        language=pack,
+        # Run as the experiment's stage (no --models): a model whose scores are current is not re-scored.
+        fingerprints=None if models or benchmark_names or langs else evaluation_fingerprints(Layout(exp), eval_mode),
     )
     for path in summaries:
         click.echo(f"summary: {path}")

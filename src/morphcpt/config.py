@@ -106,20 +106,6 @@ class StrictModel(BaseModel):
 
 # ---------------------------------------------------------------- cluster profiles
 
-StageKind = Literal[
-    "download",
-    "split",
-    "preprocess",
-    "merge",
-    "data_stats",
-    "import_model",
-    "train",
-    "export",
-    "benchmarks",
-    "evaluate",
-    "analyze",
-]
-
 
 class Resources(StrictModel):
     nodes: PositiveInt = 1
@@ -148,22 +134,45 @@ class PartialResources(StrictModel):
 
 
 class StageResources(StrictModel):
-    default: Resources = Resources()
-    download: PartialResources = PartialResources()
-    split: PartialResources = PartialResources()
-    preprocess: PartialResources = PartialResources()
-    merge: PartialResources = PartialResources()
-    data_stats: PartialResources = PartialResources()
-    import_model: PartialResources = PartialResources()
-    train: PartialResources = PartialResources()
-    export: PartialResources = PartialResources()
-    benchmarks: PartialResources = PartialResources()
-    evaluate: PartialResources = PartialResources()
-    analyze: PartialResources = PartialResources()
+    """`default` plus one entry per stage type's resources key (`preprocess:`, `train:`, ...); a key that no
+    registered stage type uses is an error, so a typo cannot silently fall back to the defaults."""
 
-    def for_stage(self, kind: StageKind) -> Resources:
-        overrides = getattr(self, kind).model_dump(exclude_none=True)
-        return self.default.model_copy(update=overrides)
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    default: Resources = Resources()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stage_keys(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or set(data) <= {"default"}:
+            return data
+        from morphcpt.stages import stage_types
+
+        known = {t.resources_key or t.name for t in stage_types().values()}
+        checked: dict[str, Any] = {}
+        for key, value in data.items():
+            if key == "default":
+                checked[key] = value
+                continue
+            if key not in known:
+                raise ValueError(
+                    f"{key}: unknown key: no stage type uses resources {key!r} (known: {', '.join(sorted(known))})"
+                )
+            try:
+                checked[key] = PartialResources.model_validate(value)
+            except ValidationError as exc:
+                error = exc.errors()[0]
+                raise ValueError(f"{key}.{'.'.join(map(str, error['loc']))}: {error['msg']}") from None
+        return checked
+
+    def overrides(self, key: str) -> PartialResources:
+        value = (self.model_extra or {}).get(key)
+        return value if isinstance(value, PartialResources) else PartialResources()
+
+    def for_stage(self, key: str, overrides: dict[str, Any] | None = None) -> Resources:
+        """The profile's defaults, then its entry for this stage type, then the experiment entry's own."""
+        merged = {**self.overrides(key).model_dump(exclude_none=True), **(overrides or {})}
+        return self.default.model_copy(update=merged)
 
 
 class Mount(StrictModel):
@@ -309,7 +318,7 @@ class RunConfig(StrictModel):
 
 
 class TrainingConfig(StrictModel):
-    backend: Literal["nemo", "cpu"] = "nemo"
+    backend: str = "nemo"  # a registered training backend (morphcpt.training.backends): nemo, cpu, or a plugin's
     recipe: str = "gemma3_1b"
     pretrained: str = "google/gemma-3-1b-pt"
     seq_length: PositiveInt = 2048
@@ -334,6 +343,15 @@ class TrainingConfig(StrictModel):
     time_budget_margin_seconds: NonNegativeInt = 600
     wandb_project: str = "morphcpt"
     tiny_model: dict[str, int] = {"hidden_size": 64, "num_hidden_layers": 2, "intermediate_size": 128}
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        from morphcpt.training.backends import available_backends
+
+        if value not in available_backends():
+            raise ValueError(f"unknown training backend {value!r} (known: {', '.join(available_backends())})")
+        return value
 
     @model_validator(mode="after")
     def _batch_arithmetic(self) -> TrainingConfig:
@@ -361,15 +379,33 @@ class EvaluationConfig(StrictModel):
     items_per_suite: PositiveInt = 300
 
 
+class StageEntry(StrictModel):
+    """One entry of an experiment's `stages:` list (see morphcpt.graph for how entries become jobs)."""
+
+    name: Name
+    uses: str
+    description: str = ""
+    after: list[str] = []
+    params: dict[str, Any] = {}
+    foreach: dict[str, list[str] | str] | None = None
+    array: PositiveInt | None = None
+    resources: dict[str, str | int | dict[str, str | int]] = {}
+    max_concurrent: PositiveInt | None = None
+
+
 class Experiment(StrictModel):
     name: Name
     description: str = ""
     seed: int = 1234
+    # The language pack (src/morphcpt/languages/<code>/, or one registered by another package) that supplies
+    # affixes, segmenter rules, syllabification, benchmark generators and the answer cue.
+    language: str = "tl"
     data: DataConfig = DataConfig()
     variants: dict[Name, Variant]
     runs: dict[Name, RunConfig]
     training: TrainingConfig = TrainingConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
+    stages: list[StageEntry]
 
     @model_validator(mode="after")
     def _runs_use_known_variants(self) -> Experiment:
@@ -377,6 +413,13 @@ class Experiment(StrictModel):
             if config.variant not in self.variants:
                 known = ", ".join(sorted(self.variants))
                 raise ValueError(f"runs.{run}.variant: unknown variant {config.variant!r} (known: {known})")
+        return self
+
+    @model_validator(mode="after")
+    def _graph_is_valid(self) -> Experiment:
+        from morphcpt.graph import build_graph
+
+        build_graph(self)  # raises GraphError naming the key, e.g. "stages.3.after.0: ..."
         return self
 
 

@@ -13,11 +13,13 @@ from morphcpt.config import (
     load_profile,
     resolve_config_path,
 )
+from morphcpt.context import Snapshot
 from morphcpt.controller.engine import Controller, Policy
 from morphcpt.controller.executors import Backend
 from morphcpt.controller.state import StateStore
 from morphcpt.errors import MorphcptError
-from morphcpt.render.scripts import RenderTarget
+from morphcpt.graph import build_graph
+from morphcpt.render.scripts import RenderTarget, training_resource_problems
 
 
 def state_path(workdir: Path, runs_dir: str, experiment: Experiment) -> Path:
@@ -40,37 +42,72 @@ def make_backend(target: RenderTarget, folder: Path) -> Backend:
     return LocalBackend(target, folder)
 
 
+def _active_jobs(store: StateStore) -> int:
+    row = store.db.execute("SELECT COUNT(*) FROM tasks WHERE state IN ('SUBMITTING', 'PENDING', 'RUNNING')")
+    return int(row.fetchone()[0])
+
+
 def open_controller(
-    experiment: str, profile: str | None, workdir: Path | None = None, policy: Policy | None = None
+    experiment: str,
+    profile: str | None,
+    workdir: Path | None = None,
+    policy: Policy | None = None,
 ) -> Controller:
-    """The controller of an experiment. Without `profile`, the one it was submitted with (from its state)."""
+    """The controller of an experiment. With `profile` (a submission), the live experiment and profile files
+    are snapshotted into runs/<experiment>/ first; every job reads the snapshot. Without it, the snapshot the
+    last submission made is used as it is."""
     root = (workdir or Path.cwd()).absolute()
     experiment_path = resolve_config_path(experiment, EXPERIMENTS_DIR, "experiment")
     exp = load_experiment(experiment_path)
     if profile is None:
         store_path = state_path(root, "runs", exp)
-        if not store_path.exists():
+        snapshot = Snapshot(store_path.parent)
+        if not store_path.exists() or not snapshot.exists():
             raise MorphcptError(
                 f"experiment {exp.name} has not been submitted here (no {store_path}); use `morphcpt submit`"
             )
+        prof = load_profile(snapshot.profile)
+    else:
+        profile_path = resolve_config_path(profile, CLUSTERS_DIR, "cluster profile")
+        prof = load_profile(profile_path)
+        store_path = state_path(root, prof.paths.runs, exp)
+        snapshot = Snapshot(store_path.parent)
         store = StateStore(store_path)
-        profile = store.get_meta("profile")
-        store.close()
-        if profile is None:
-            raise MorphcptError(f"{store_path} records no cluster profile; submit again with --profile")
-    profile_path = resolve_config_path(profile, CLUSTERS_DIR, "cluster profile")
-    prof = load_profile(profile_path)
-    target = RenderTarget.create(prof, profile_path, exp, experiment_path, root)
-    path = state_path(target.workdir, prof.paths.runs, exp)
-    store = StateStore(path)
-    recorded = store.get_meta("profile")
-    active = store.db.execute("SELECT COUNT(*) FROM tasks WHERE state IN ('SUBMITTING', 'PENDING', 'RUNNING')")
-    if recorded and Path(recorded) != profile_path.absolute() and active.fetchone()[0]:
-        store.close()
-        raise MorphcptError(
-            f"{path} has jobs queued or running under profile {recorded}; "
-            f"`morphcpt cancel {exp.name}` them first, or use another workdir"
-        )
-    controller = Controller(target, store, make_backend(target, path.parent / "submitit"), policy)
+        try:
+            recorded = store.get_meta("profile")
+            active = _active_jobs(store)
+            if recorded and Path(recorded) != profile_path.absolute() and active:
+                raise MorphcptError(
+                    f"{store_path} has jobs queued or running under profile {recorded}; "
+                    f"`morphcpt cancel {exp.name}` them first, or use another workdir"
+                )
+            changed = snapshot.differs_from(experiment_path, profile_path)
+            if changed and active:
+                raise MorphcptError(
+                    f"{', '.join(changed)} changed since the last submission, and {active} job(s) of it are still "
+                    f"queued or running on the old settings; wait for them or `morphcpt cancel {exp.name}`, "
+                    "then submit again"
+                )
+            snapshot.write(experiment_path, profile_path)
+            store.set_meta({"profile": str(profile_path.absolute()), "experiment": str(experiment_path.absolute())})
+        finally:
+            store.close()
+    frozen = load_experiment(snapshot.experiment)
+    target = RenderTarget.create(prof, snapshot.profile, frozen, snapshot.experiment, root)
+    problems = training_resource_problems(target, list(build_graph(frozen)))
+    if problems:
+        raise MorphcptError("\n".join(problems))
+    store = StateStore(store_path)
+    controller = Controller(target, store, make_backend(target, store_path.parent / "submitit"), policy)
     controller.register()
     return controller
+
+
+def open_target(experiment: str, profile: str, workdir: Path | None = None) -> RenderTarget:
+    """The live experiment and profile, for what must not write anything (a dry run)."""
+    root = (workdir or Path.cwd()).absolute()
+    experiment_path = resolve_config_path(experiment, EXPERIMENTS_DIR, "experiment")
+    profile_path = resolve_config_path(profile, CLUSTERS_DIR, "cluster profile")
+    return RenderTarget.create(
+        load_profile(profile_path), profile_path, load_experiment(experiment_path), experiment_path, root
+    )

@@ -10,10 +10,11 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from morphcpt.controller import open_controller
+from morphcpt.controller import open_controller, open_target
 from morphcpt.controller.engine import Controller, Policy, StepReport
+from morphcpt.controller.plan import rerun_plan
 from morphcpt.controller.status import stage_rows, status_table
-from morphcpt.controller.tasks import job_tasks, task_complete
+from morphcpt.render.scripts import RenderTarget
 
 experiment_argument = click.argument("experiment")
 workdir_option = click.option(
@@ -117,14 +118,14 @@ def submit(
     max_attempts: int,
     backoff: float,
 ) -> None:
-    """Submit the whole experiment as a dependency graph; stages already complete are skipped."""
+    """Submit the whole experiment as a dependency graph; stages already complete on disk are skipped."""
+    if dry_run:
+        _dry_run(open_target(experiment, profile, workdir), list(stages))
+        return
     controller = open_controller(experiment, profile, workdir, _policy(interval, max_attempts, backoff))
     _check_stages(controller, stages)
     controller.select(list(stages))
     console = _console()
-    if dry_run:
-        _dry_run(controller)
-        return
     if follow is None:
         follow = not controller.backend.native_dependencies
     if follow:
@@ -137,26 +138,41 @@ def submit(
     console.print(f"follow with `morphcpt watch {experiment}` (resubmits what walltime or failure cut short)")
 
 
-def _dry_run(controller: Controller) -> None:
-    """Every stage's script as it would be submitted, in submission order, with the exact command line."""
-    workdir, experiment = controller.target.workdir, controller.experiment
-    number = 0
-    for name in controller.selected():
-        job = controller.jobs[name]
-        tasks = [t for t in job_tasks(job) if not task_complete(experiment, job, t, workdir)]
-        if not tasks:
-            click.echo(f"# {name}: complete, not submitted")
+def _dry_run(target: RenderTarget, stages: list[str]) -> None:
+    """Which jobs would run and why, from the disk alone, then the script of each; writes nothing at all."""
+    from morphcpt.graph import build_graph
+    from morphcpt.render.scripts import render_job
+
+    graph = build_graph(target.experiment)
+    unknown = sorted(set(stages) - set(graph.jobs))
+    if unknown:
+        raise click.BadParameter(f"unknown stage(s) {', '.join(unknown)}; stages: {', '.join(graph.jobs)}")
+    names = [n for n in graph.jobs if not stages or n in set(stages) | graph.upstream(set(stages))]
+    plan = rerun_plan(graph, target.context, names)
+    for name in names:
+        todo = plan[name]
+        if not todo:
+            click.echo(f"{name}: complete, not submitted")
             continue
-        number += 1
-        depends = [f"<{u}>" for u in job.after] if controller.backend.native_dependencies else []
-        size = controller.profile.max_array_size
-        parts = [tasks[i : i + size] for i in range(0, len(tasks), size)]
-        for part in parts:
-            unit = controller.unit(job, part, depends, "dryrun")
-            script = f"runs/{experiment.name}/submitit/{name}.dryrun"
-            command = " ".join(controller.backend.submission_command(unit, script))
-            click.echo(f"# ---- {number}. {name} (tasks {part[0]}-{part[-1]}): {command}")
-            click.echo(controller.backend.script(unit))
+        tasks = sorted(todo)
+        reasons = sorted(set(todo.values()))
+        which = "" if tasks == [0] else f" (tasks {_ranges(tasks)})"
+        click.echo(f"{name}{which}: reruns because {'; '.join(reasons)}")
+    for name in names:
+        if plan[name]:
+            click.echo(f"\n# ---- {name}")
+            click.echo(render_job(graph.jobs[name], target), nl=False)
+
+
+def _ranges(tasks: list[int]) -> str:
+    """[1, 2, 3, 5] -> '1-3,5'."""
+    runs: list[list[int]] = []
+    for task in tasks:
+        if runs and task == runs[-1][-1] + 1:
+            runs[-1].append(task)
+        else:
+            runs.append([task])
+    return ",".join(str(r[0]) if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs)
 
 
 @click.command()
@@ -210,10 +226,13 @@ def retry(experiment: str, stages: tuple[str, ...], workdir: Path | None) -> Non
     """Forget the stages' failures (and unblock what depends on them), then submit again."""
     controller = open_controller(experiment, None, workdir)
     _check_stages(controller, stages)
-    controller.retry(list(stages))
+    for name, said in controller.retry(list(stages)).items():
+        click.echo(f"{name}: {said}")
     report = controller.step()
     for name in report.submitted:
         click.echo(f"submitted {name}")
+    if not report.submitted:
+        click.echo("nothing submitted: " + ("every stage is complete" if report.done else "see `morphcpt status`"))
 
 
 @click.command()

@@ -28,9 +28,10 @@ from morphcpt.controller.executors import (
     new_token,
 )
 from morphcpt.controller.state import BUDGET, LOST, SKIPPED, SUBMITTING, SUPERSEDED, StateStore, TaskRow
-from morphcpt.controller.tasks import TaskSpec, job_tasks, task_complete
-from morphcpt.pipeline import StageJob, experiment_jobs
+from morphcpt.controller.tasks import TaskSpec, task_completion, task_spec
+from morphcpt.graph import StageJob, build_graph
 from morphcpt.render.scripts import RenderTarget
+from morphcpt.stages.base import Completion
 
 FAILURE_STATES = {FAILED, TIMEOUT, CANCELLED, LOST, BUDGET}
 DONE_STATES = {COMPLETED, SKIPPED}
@@ -74,9 +75,18 @@ class Controller:
         self.store = store
         self.backend = backend
         self.policy = policy or Policy()
-        self.jobs = {job.name: job for job in experiment_jobs(target.experiment)}
+        self.graph = build_graph(target.experiment)
+        self.jobs = self.graph.jobs
         self.order = list(self.jobs)
-        self.experiment_ref = target.experiment_reference()
+        self.ctx = target.context
+        self._disk: dict[tuple[str, int], Completion] = {}
+
+    def completion(self, job: StageJob, task: int) -> Completion:
+        """What the disk says of a task (asked once per step: the markers are the truth, not the database)."""
+        key = (job.name, task)
+        if key not in self._disk:
+            self._disk[key] = task_completion(self.ctx, job, task)
+        return self._disk[key]
 
     @property
     def experiment(self) -> Experiment:
@@ -91,8 +101,7 @@ class Controller:
     def register(self) -> None:
         self.store.set_meta(
             {
-                "experiment": str(self.target.experiment_path.absolute()),
-                "profile": str(self.target.profile_path.absolute()),
+                "snapshot": str(self.target.experiment_path.parent),
                 "workdir": str(self.target.workdir),
                 "scheduler": self.profile.scheduler,
             }
@@ -100,14 +109,7 @@ class Controller:
         self.store.sync_stages([(j.name, j.kind, j.array_size, j.after, j.params) for j in self.jobs.values()])
 
     def spec(self, job: StageJob, task: int) -> TaskSpec:
-        resources = self.profile.resources.for_stage(job.kind)
-        return TaskSpec(
-            job=job,
-            experiment=self.experiment_ref,
-            chunk=task or None,
-            ngpus=resources.ngpus,
-            backend=self.experiment.training.backend,
-        )
+        return task_spec(self.ctx, job, task, ngpus=self.target.resources(job).ngpus)
 
     def unit(self, job: StageJob, tasks: list[int], depends: list[str], token: str) -> SubmitUnit:
         return SubmitUnit([self.spec(job, t) for t in tasks], token=token, depends=depends)
@@ -148,18 +150,23 @@ class Controller:
             info = states.get(row.job_id)
             if info is None:
                 # The scheduler no longer knows the job: its outputs decide.
-                complete = job is not None and task_complete(self.experiment, job, row.task, self.target.workdir)
+                complete = job is not None and task_completion(self.ctx, job, row.task).done
                 state, code, reason = (COMPLETED, 0, "") if complete else (LOST, None, "unknown to the scheduler")
                 updates.append((state, code, reason, None, time.time(), row.stage, row.task, row.attempt))
                 continue
             state, reason = info.state, info.reason
             if (
                 job is not None
-                and job.kind == "train"
+                and job.stage.resumable
                 and ((state == FAILED and info.exit_code == exit_codes.TIME_BUDGET_REACHED) or state == TIMEOUT)
             ):
                 state = BUDGET
-            if state == FAILED:
+            if state == COMPLETED and job is not None:
+                # A job that exited 0 without leaving a valid marker did not do its work: a failure, not a loop.
+                left = task_completion(self.ctx, job, row.task)
+                if not left.done:
+                    state, reason = FAILED, f"exited 0, but {left.why}"
+            if state == FAILED and not reason.startswith("exited 0"):
                 reason = f"exit {info.exit_code}: {_log_tail(row.log_path)}"
             if (state, reason) != (row.state, row.reason) or info.started != row.started:
                 updates.append(
@@ -169,16 +176,19 @@ class Controller:
 
     # ---------------------------------------------------------------- decisions
 
-    def _decide(self, job: StageJob, task: int, history: list[TaskRow], now: float) -> tuple[str, str]:
-        """('done'|'active'|'submit'|'wait'|'stop', why) for one task from its attempts so far."""
-        if not history:
-            if task_complete(self.experiment, job, task, self.target.workdir):
-                self.store.record_skipped(job.name, [task])
+    def _decide(
+        self, job: StageJob, task: int, history: list[TaskRow], now: float, stale: str | None
+    ) -> tuple[str, str]:
+        """('done'|'active'|'submit'|'wait'|'stop', why) for one task from the disk and its attempts so far.
+        `stale` says which upstream job (re)runs, when one does: then a finished task runs again."""
+        last = history[-1] if history else None
+        if last is None or last.state in DONE_STATES:
+            disk = self.completion(job, task)
+            if disk.done and stale is None:
+                if last is None:
+                    self.store.record_skipped(job.name, [task])
                 return "done", ""
-            return "submit", ""
-        last = history[-1]
-        if last.state in DONE_STATES:
-            return "done", ""
+            return "submit", disk.why if not disk.done else stale or ""
         if last.state in ACTIVE_STATES or last.state == SUBMITTING:
             return "active", ""
         if last.state == SUPERSEDED or (last.state == CANCELLED and not last.started):
@@ -206,20 +216,11 @@ class Controller:
         targets = json.loads(self.store.get_meta("targets") or "[]")
         if not targets:
             return self.order
-        needed, frontier = set(targets), set(targets)
-        while frontier:
-            frontier = {u for name in frontier for u in self.jobs[name].after} - needed
-            needed |= frontier
+        needed = set(targets) | self.graph.upstream(set(targets))
         return [name for name in self.order if name in needed]
 
     def _downstream(self, names: set[str]) -> set[str]:
-        found: set[str] = set()
-        frontier = set(names)
-        while frontier:
-            nxt = {j.name for j in self.jobs.values() if set(j.after) & frontier} - found
-            found |= nxt
-            frontier = nxt
-        return found
+        return self.graph.downstream(names)
 
     def step(self) -> StepReport:
         """Poll, decide, (re)submit. Returns what happened; `done` once every stage is complete."""
@@ -233,12 +234,19 @@ class Controller:
 
         decisions: dict[str, dict[int, tuple[str, str]]] = {}
         selected = self.selected()
+        self._disk = {}
+        # job -> (the job where the cause lies, why it runs): carried downstream so every line names the root cause
+        rerunning: dict[str, tuple[str, str]] = {}
         for name in selected:
             job = self.jobs[name]
             held = stages[name].state in ("cancelled", "failed")
             decisions[name] = {}
-            for task in job_tasks(job):
-                verdict = self._decide(job, task, history[(name, task)], now)
+            stale = self._stale(job, rerunning, history)
+            for task in job.tasks():
+                verdict = self._decide(job, task, history[(name, task)], now, stale)
+                if verdict[0] in ("submit", "wait", "active") and name not in rerunning:
+                    upstream = next((rerunning[u] for u in job.after if u in rerunning), None)
+                    rerunning[name] = upstream if upstream and verdict[1] == stale else (name, verdict[1] or "it runs")
                 if held and verdict[0] == "submit":
                     verdict = ("stop", stages[name].message or stages[name].state)
                 decisions[name][task] = verdict
@@ -262,6 +270,28 @@ class Controller:
                 if stages[name].state != state:
                     self.store.set_stage_state(name, state)
         return StepReport(submitted=submitted, stopped=stopped, done=done)
+
+    def _stale(
+        self, job: StageJob, rerunning: dict[str, tuple[str, str]], history: dict[tuple[str, int], list[TaskRow]]
+    ) -> str | None:
+        """Why this job must run again although its own outputs look complete: an upstream job runs now, or ran
+        after this job's last run (Snakemake's "input updated by another job"). The job itself then finds out
+        from its inputs' checksums whether there is anything to redo."""
+        own = [r.submitted or 0.0 for t in job.tasks() for r in history.get((job.name, t), [])]
+        last_own = max(own, default=None)
+        for upstream in job.after:
+            if upstream in rerunning:
+                origin, why = rerunning[upstream]
+                return f"{why} (in {origin})"
+            ran = [
+                r.submitted or 0.0
+                for t in self.jobs[upstream].tasks()
+                for r in history.get((upstream, t), [])
+                if r.state != SKIPPED
+            ]
+            if last_own is not None and ran and max(ran) > last_own:
+                return f"{upstream} ran again"
+        return None
 
     def _cancel_active(self, stages: set[str], reason: str) -> list[str]:
         """Cancel the stages' queued and running jobs; the tasks are recorded as cancelled, not failed."""
@@ -310,6 +340,13 @@ class Controller:
                     decisions[row.stage][row.task] = ("submit", "")
             tried = {r.task: r.attempt for r in self.store.tasks(name)}  # ordered: the last attempt wins
             size = self.profile.max_array_size if native else 1
+            room = self._entry_room(job, latest, decisions)
+            if room is not None:
+                # The entry's max_concurrent: an array carries it as %K itself; separate jobs wait their turn.
+                if room <= 0:
+                    continue
+                if not (native and job.is_array):
+                    todo = todo[:room]
             for start in range(0, len(todo), size):
                 if not native and running >= self._max_parallel_local():
                     break
@@ -320,6 +357,19 @@ class Controller:
                     decisions[name][task] = ("active", "")
                 submitted.append(f"{name}[{','.join(map(str, part))}]" if job.is_array else name)
         return submitted
+
+    def _entry_room(
+        self, job: StageJob, latest: dict[tuple[str, int], TaskRow], decisions: dict[str, dict[int, tuple[str, str]]]
+    ) -> int | None:
+        """How many more tasks of the job's entry may be queued or running now (None: no cap)."""
+        if not job.max_concurrent:
+            return None
+        members = set(self.graph.entries.get(job.entry, [job.name]))
+        active = sum(1 for r in latest.values() if r.stage in members and r.state in ACTIVE_STATES)
+        submitted_now = sum(
+            1 for name in members if name in decisions for v, _ in decisions[name].values() if v == "active"
+        )
+        return job.max_concurrent - max(active, submitted_now)
 
     def _supersede(self, stages: set[str]) -> list[TaskRow]:
         rows = [r for r in self.store.latest_tasks().values() if r.stage in stages and r.state == PENDING and r.job_id]
@@ -343,10 +393,29 @@ class Controller:
             self.store.set_stage_state(name, "cancelled", "cancelled by the user; `morphcpt retry` resumes")
         return ids
 
-    def retry(self, stages: list[str]) -> None:
-        """Forget the given stages' failures (and unblock their dependents) so the next step resubmits."""
+    def retry(self, stages: list[str]) -> dict[str, str]:
+        """Run the given stages again: forget their failures (and unblock their dependents); a stage that is
+        complete on disk has its markers removed so that it really reruns. Returns what was done per stage;
+        a stage still queued or running is left alone and says so."""
+        said: dict[str, str] = {}
+        latest = self.store.latest_tasks()
+        for name in stages:
+            job = self.jobs[name]
+            if any(latest.get((name, t)) and latest[(name, t)].state in ACTIVE_STATES for t in job.tasks()):
+                said[name] = "still queued or running: nothing to retry (`morphcpt cancel` it first)"
+                continue
+            complete = [t for t in job.tasks() if self.completion(job, t).done]
+            for task in complete:
+                job.stage.invalidate(self.ctx, job, task)
+            said[name] = (
+                f"complete on disk: removed the markers of {len(complete)} task(s), it reruns"
+                if complete
+                else "reruns its unfinished tasks"
+            )
         names = set(stages) | self._downstream(set(stages))
         failed = [r for r in self.store.tasks() if r.stage in names and r.state in FAILURE_STATES]
         self.store.mark(failed, SUPERSEDED, counted=0)
         for name in names:
             self.store.set_stage_state(name, "waiting")
+        self._disk = {}
+        return said

@@ -47,7 +47,7 @@ class MorphcptLocalExecutor(ScriptSubmission, LocalExecutor):
         folder = Path(self.folder)
         script = self.write_script()
         log = Path(self.log_path(0))
-        walltime = self._target.profile.resources.for_stage(self._unit.job.kind).walltime_seconds
+        walltime = self._target.resources(self._unit.job).walltime_seconds
         env = {
             **os.environ,
             "SUBMITIT_EXECUTOR": "local",

@@ -1,5 +1,5 @@
-"""Fetch the corpus: SEA-PILE v2 Filipino parquet shards from the hub (or a local JSONL/parquet source),
-written as one JSONL file of {"text": ...} records (plus any kept fields).
+"""Fetch the corpus: SEA-PILE v2 parquet shards of one language subset (data.source.subset) from the hub, or
+a local JSONL/parquet source, written as one JSONL file of {"text": ...} records (plus any kept fields).
 
 The hub download is resumable (huggingface_hub keeps partial files and skips finished ones) and reads
 HF_TOKEN from the environment. Conversion streams shard by shard and writes atomically with a marker.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,12 +61,25 @@ def _records(shards: list[Path], text_key: str, keep: list[str]) -> Iterator[byt
             yield from corpus_lines(shard)
 
 
+def download_parameters(experiment: Experiment, resolve: Callable[[str], Path] = Path) -> dict[str, Any]:
+    """What the downloaded corpus depends on: the source, and a local source's size (one definition for the
+    job's marker and the controller's check; `resolve` places a relative path in the workdir)."""
+    source = experiment.data.source
+    parameters: dict[str, Any] = {"source": source.model_dump(mode="json")}
+    if source.local_path:
+        try:
+            parameters["local_bytes"] = sum(p.stat().st_size for p in local_shards(resolve(source.local_path)))
+        except MorphcptError:
+            parameters["local_bytes"] = None
+    return parameters
+
+
 def download_corpus(experiment: Experiment, cache_dir: Path = Path("data/corpora/raw")) -> dict[str, Any]:
     source = experiment.data.source
     out = Path(experiment.data.corpus)
-    parameters = {"source": source.model_dump()}
     if source.local_path:
-        parameters["local_bytes"] = sum(p.stat().st_size for p in local_shards(Path(source.local_path)))
+        local_shards(Path(source.local_path))  # a missing source is an error here, not a null size
+    parameters = download_parameters(experiment)
     done = read_valid_marker(out, [out], parameters)
     if done is not None:
         return {**done, "skipped": True}

@@ -1,52 +1,22 @@
-"""A small real Filipino corpus built offline from packaged text, for tests, benchmarks and the demo.
+"""A small real corpus built offline from a language pack's packaged text, for tests, benchmarks and the demo.
 
-Sources (both installed from package registries, no hub access):
-- Firefox's Tagalog language pack (Debian `firefox-esr-l10n-tl`, MPL-2.0): UI strings, real Tagalog sentences.
-- wordfreq's `fil` word list (PyPI `wordfreq`, CC-BY-SA 4.0 data): real words with their frequencies, from
-  which extra sentences are drawn by frequency with a seeded generator.
+The pack's CorpusSource gives real sentences (installed from package registries, no hub access) and a word
+list with frequencies; extra sentences are drawn from the list by frequency with a seeded generator, and
+documents are drawn from the pool of both, so the corpus is deterministic by seed for a given pack.
 """
 
 from __future__ import annotations
 
 import json
-import re
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from morphcpt.data.markers import atomic_output
+from morphcpt.errors import MorphcptError
+from morphcpt.languages import LanguagePack, resolve_language
 
-FIREFOX_LANGPACK = Path("/usr/lib/firefox-esr/browser/extensions/langpack-tl@firefox-esr.mozilla.org.xpi")
-_PLACEABLE = re.compile(r"\{[^}]*\}|<[^>]*>|&[a-z]+;")
-_FTL_VALUE = re.compile(r"^[A-Za-z0-9_.-]+\s*=\s*(.+)$|^\s+\.[a-z-]+\s*=\s*(.+)$")
-
-
-def firefox_tagalog_strings(path: Path = FIREFOX_LANGPACK) -> list[str]:
-    """Sentences of three or more words from the language pack's .ftl files (placeables removed)."""
-    if not path.exists():
-        return []
-    strings: list[str] = []
-    with zipfile.ZipFile(path) as archive:
-        for name in sorted(archive.namelist()):
-            if not name.endswith(".ftl"):
-                continue
-            for line in archive.read(name).decode("utf-8", "replace").splitlines():
-                match = _FTL_VALUE.match(line)
-                if not match:
-                    continue
-                value = " ".join(_PLACEABLE.sub(" ", match.group(1) or match.group(2)).split())
-                if len(value.split()) >= 3 and sum(ch.isalpha() for ch in value) > len(value) // 2:
-                    strings.append(value)
-    return list(dict.fromkeys(strings))
-
-
-def filipino_words(count: int = 5000) -> tuple[list[str], np.ndarray]:
-    from wordfreq import top_n_list, word_frequency
-
-    words = [w for w in top_n_list("fil", count * 2) if w.isalpha() and w.isascii()][:count]
-    weights = np.asarray([word_frequency(w, "fil") for w in words], dtype=np.float64)
-    return words, weights / weights.sum()
+WORD_LIST_SIZE = 5000
 
 
 def generated_sentences(count: int, seed: int, words: list[str], weights: np.ndarray) -> list[str]:
@@ -59,11 +29,22 @@ def generated_sentences(count: int, seed: int, words: list[str], weights: np.nda
     return sentences
 
 
-def build_corpus(out: Path, documents: int, seed: int = 1234, sentences_per_doc: tuple[int, int] = (2, 8)) -> int:
-    """Write `documents` JSONL records {"text": ...}; returns the bytes written. Deterministic by seed."""
+def build_corpus(
+    out: Path,
+    documents: int,
+    seed: int = 1234,
+    sentences_per_doc: tuple[int, int] = (2, 8),
+    *,
+    language: LanguagePack | str,
+) -> int:
+    """Write `documents` JSONL records {"text": ...} in `language`; returns the bytes written. Deterministic
+    by seed."""
+    pack = resolve_language(language)
+    if pack.corpus is None:
+        raise MorphcptError(f"language pack {pack.code} has no offline corpus; give data.source another source")
     rng = np.random.default_rng(seed)
-    real = firefox_tagalog_strings()
-    words, weights = filipino_words()
+    real = pack.corpus.sentences()
+    words, weights = pack.corpus.words(WORD_LIST_SIZE)
     pool = real + generated_sentences(max(2000, documents), seed, words, weights)
     with atomic_output(out) as tmp, tmp.open("w", encoding="utf-8") as handle:
         for _ in range(documents):

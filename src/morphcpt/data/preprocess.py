@@ -29,6 +29,8 @@ from morphcpt.data.seeds import task_rng
 from morphcpt.data.split import chunk_name
 from morphcpt.data.tokenizer import load_tokenizer
 from morphcpt.errors import MorphcptError
+from morphcpt.languages import get_language
+from morphcpt.stages.preprocess import preprocess_settings
 
 DEFAULT_CACHE = Path(".cache/morphcpt")
 T = TypeVar("T")
@@ -81,27 +83,25 @@ def preprocess_chunk(
     max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES,
 ) -> dict[str, Any]:
     chunk_path = _check_request(experiment, variant, chunk)
+    language = get_language(experiment.language)  # an unknown language fails even where the chunk is done
     prefix = chunk_prefix(experiment, variant, chunk)
     bin_path, idx_path = prefix_files(prefix)
     rejects_path = prefix.with_name(prefix.name + ".rejects.jsonl")
     tokenizer = load_tokenizer(experiment.data.tokenizer)
     parameters = {
+        # The configured settings, defined once with the stage (the controller checks the same ones) ...
+        **preprocess_settings(experiment, variant),
+        # ... and what only the job can compute or is given.
         "chunk_sha256": _readable_checksum(chunk_path),
-        "variant": experiment.variants[variant].model_dump(),
-        "seed": experiment.seed,
-        "tokenizer": experiment.data.tokenizer,
         "tokenizer_fingerprint": tokenizer.fingerprint,
         "strict": strict,
         "max_document_bytes": max_document_bytes,
-        # Random draws are made per batch, so the batch size is part of what determines the output.
-        "batch_size": experiment.data.batch_size,
-        "batch_chars": experiment.data.batch_chars,
     }
     done = read_valid_marker(prefix, [bin_path, idx_path, rejects_path], parameters)
     if done is not None:
         return {**done, "skipped": True}
     remove_marker(prefix)
-    processor = make_processor(experiment.variants[variant], tokenizer, cache_dir)
+    processor = make_processor(experiment.variants[variant], tokenizer, cache_dir, language=language)
     rng = task_rng(experiment.seed, variant, chunk)
     rejects: list[Rejected] = []
     edits = EditCounts()

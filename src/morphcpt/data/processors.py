@@ -8,17 +8,17 @@ Edits change segmentation, never content: the output's token bytes concatenate t
   replaces it by a uniformly chosen split, and each half is attempted once more at the same rate (splits
   may be split again). Tokens without a split stay. So `expand_prop` is the attempt rate; the realised
   rate (splits / input tokens) is lower and is reported in every chunk's marker.
-- patok: affix-aware. (1) A token that straddles a morpheme boundary is split at the boundary with
-  probability `affix_awareness`. (2) Windows of n tokens (n drawn from `num_toks_to_cont` with weights
-  `contract_prob`) start at each position with probability `contract_prop`; a window is contracted into
-  one token when its bytes form a vocabulary token and it does not cross a morpheme boundary (crossing is
-  allowed with probability 1 - affix_awareness). (3) StochasTok expansion at `expand_prop` on every token
-  that is not exactly an affix. Each step is one bounded pass, so it terminates on every input.
+- patok: affix-aware, with the morpheme boundaries and affixes the language pack's segmenter finds. (1) A
+  token that straddles a morpheme boundary is split at the boundary with probability `affix_awareness`.
+  (2) Windows of n tokens (n drawn from `num_toks_to_cont` with weights `contract_prob`) start at each
+  position with probability `contract_prop`; a window is contracted into one token when its bytes form a
+  vocabulary token and it does not cross a morpheme boundary (crossing is allowed with probability
+  1 - affix_awareness). (3) StochasTok expansion at `expand_prop` on every token that is not exactly an
+  affix. Each step is one bounded pass, so it terminates on every input.
 """
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -28,9 +28,11 @@ from pathlib import Path
 import numpy as np
 
 from morphcpt.config import PatokVariant, StochastokVariant, VanillaVariant
+from morphcpt.data.markers import atomic_output
 from morphcpt.data.morphology import MorphologyIndex
 from morphcpt.data.ragged import gather_rows, ragged_positions
 from morphcpt.data.tokenizer import Tokenizer
+from morphcpt.languages import LanguagePack, Segmenter, resolve_language
 
 IntArray = np.ndarray
 
@@ -185,18 +187,17 @@ def cached_split_table(tokenizer: Tokenizer, cache_dir: Path) -> SplitTable:
         )
     table = build_split_table(tokenizer)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{hashlib.sha1(str(id(table)).encode()).hexdigest()[:8]}.npz")
-    np.savez(
-        tmp,
-        offsets=table.offsets,
-        left=table.left,
-        right=table.right,
-        pair_keys=table.pair_keys,
-        pair_tokens=table.pair_tokens,
-        vocab_size=table.vocab_size,
-        token_lengths=table.token_lengths,
-    )
-    tmp.replace(path)
+    with atomic_output(path) as tmp, tmp.open("wb") as handle:
+        np.savez(
+            handle,
+            offsets=table.offsets,
+            left=table.left,
+            right=table.right,
+            pair_keys=table.pair_keys,
+            pair_tokens=table.pair_tokens,
+            vocab_size=table.vocab_size,
+            token_lengths=table.token_lengths,
+        )
     return table
 
 
@@ -287,7 +288,11 @@ class Patok(Processor):
     table: SplitTable
     token_bytes: list[bytes]
     config: PatokVariant
-    morphology: MorphologyIndex = field(default_factory=MorphologyIndex, repr=False)
+    segment: Segmenter = field(repr=False)  # the language pack's: where morpheme boundaries and affixes are
+
+    @cached_property
+    def morphology(self) -> MorphologyIndex:
+        return MorphologyIndex(self.segment)
 
     @cached_property
     def flat_bytes(self) -> tuple[np.ndarray, np.ndarray]:
@@ -429,11 +434,16 @@ class Patok(Processor):
 
 
 def make_processor(
-    variant: VanillaVariant | StochastokVariant | PatokVariant, tokenizer: Tokenizer, cache_dir: Path
+    variant: VanillaVariant | StochastokVariant | PatokVariant,
+    tokenizer: Tokenizer,
+    cache_dir: Path,
+    *,
+    language: LanguagePack | str,
 ) -> Processor:
+    """The variant's processor; Patok segments words with `language`'s segmenter."""
     if isinstance(variant, VanillaVariant):
         return Vanilla()
     table = cached_split_table(tokenizer, cache_dir)
     if isinstance(variant, StochastokVariant):
         return Stochastok(table, variant.expand_prop)
-    return Patok(table, tokenizer.token_bytes, variant)
+    return Patok(table, tokenizer.token_bytes, variant, resolve_language(language).segment)

@@ -1,9 +1,9 @@
 """Per-variant data statistics: corpus counts from the chunk markers, and how well each variant's
 segmentation aligns with gold morpheme boundaries on the annotated word list.
 
-Alignment metrics, on `data/linguistic/annotated_words.tsv` (each word encoded as it appears in running
-text, with a leading space, then edited by the variant's processor; random variants are sampled
-`samples` times with a fixed seed and averaged):
+Alignment metrics, on the language pack's annotated words (a TSV of word, root, morphemes, affixes; each
+word encoded as it appears in running text, with a leading space, then edited by the variant's processor;
+random variants are sampled `samples` times with a fixed seed and averaged):
 - boundary precision / recall / F1 (micro-averaged): a predicted boundary is a token boundary strictly
   inside the word; a gold boundary is a morpheme boundary from the annotation.
 - MorphScore (after Arnett & Bergen 2024): over words that have a gold boundary and are cut into more
@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from morphcpt.config import REPO_ROOT, Experiment
+from morphcpt.config import Experiment
 from morphcpt.data.corpus import Record, read_records
 from morphcpt.data.markers import marker_path, write_json_atomic
 from morphcpt.data.preprocess import DEFAULT_CACHE, chunk_prefix
@@ -29,8 +30,8 @@ from morphcpt.data.seeds import task_rng
 from morphcpt.data.split import chunk_name
 from morphcpt.data.tokenizer import Tokenizer, load_tokenizer
 from morphcpt.errors import MorphcptError
+from morphcpt.languages import LanguagePack, get_language
 
-ANNOTATED_WORDS = REPO_ROOT / "data" / "linguistic" / "annotated_words.tsv"
 STATS_FILE = "data_stats.json"
 
 
@@ -47,7 +48,13 @@ class AnnotatedWord:
         return frozenset(int(o) for o in offsets)
 
 
-def load_annotated_words(path: Path = ANNOTATED_WORDS) -> list[AnnotatedWord]:
+def annotated_words_file(language: LanguagePack) -> Traversable | Path:
+    if language.annotated_words is None:
+        raise MorphcptError(f"language pack {language.code} has no annotated words to score alignment on")
+    return language.annotated_words
+
+
+def load_annotated_words(path: Traversable | Path) -> list[AnnotatedWord]:
     """Parse the TSV, checking that each segmentation spells its word (errors name the line)."""
     words: list[AnnotatedWord] = []
     header_seen = False
@@ -84,7 +91,8 @@ def alignment(
     samples: int = 5,
     cache_dir: Path = DEFAULT_CACHE,
 ) -> dict[str, float]:
-    processor = make_processor(experiment.variants[variant], tokenizer, cache_dir)
+    language = get_language(experiment.language)
+    processor = make_processor(experiment.variants[variant], tokenizer, cache_dir, language=language)
     encoded = [np.asarray(ids, dtype=np.int64) for ids in tokenizer.encode_batch([" " + w.word for w in words])]
     rng = task_rng(experiment.seed, variant, 0)
     hits = predicted = gold = 0
@@ -138,9 +146,12 @@ def corpus_counts(experiment: Experiment, variant: str) -> dict[str, Any]:
     return {**totals, "edits": edits}
 
 
-def data_stats(experiment: Experiment, samples: int = 5, words_file: Path = ANNOTATED_WORDS) -> dict[str, Any]:
+def data_stats(
+    experiment: Experiment, samples: int = 5, words_file: Traversable | Path | None = None
+) -> dict[str, Any]:
+    """Statistics of every variant; alignment on `words_file`, by default the experiment's language pack's."""
+    words = load_annotated_words(words_file or annotated_words_file(get_language(experiment.language)))
     tokenizer = load_tokenizer(experiment.data.tokenizer)
-    words = load_annotated_words(words_file)
     corpus_words = _corpus_words(experiment)
     result: dict[str, Any] = {"corpus_words": corpus_words, "samples": samples, "variants": {}}
     for variant in experiment.variants:

@@ -1,1 +1,1 @@
-"""Filipino morphology benchmarks: generation, scoring, analysis."""
+"""Morphology benchmarks of a language pack: generation, scoring, analysis."""

@@ -5,14 +5,16 @@ Our schema (one JSON object per line, in data/benchmarks/<benchmark>/<suite>.jso
   benchmark   "pacute" or "hierarchical"
   suite       PACUTE category (affixation, composition, manipulation, syllabification) or "level_0".."level_5"
   task        the subcategory, e.g. "apply_infix", "char_count"
-  prompt_en   the question in English;  prompt_tl: the same in Tagalog
+  prompt_en   the question in English;  prompt_<lang>: the same in each other prompt language of the
+              language pack that made it (Item.prompts maps "en", <lang>, ... to the texts)
   answer      the gold answer as text (what generation must produce)
   options     four distinct strings (MCQ);  gold: index of `answer` in options (0-3); no options and gold -1
               for a generation-only item
   source      how the item was made (root, affix, word, ...), for checking and analysis
 
-PACUTE's format: {category, subcategory, prompts: [{text_en, text_tl, mcq_options: {correct, incorrect1..3},
-choice1..4}], label} where label is a letter A-D (MCQ: choice<label> is gold) or the answer string (generation).
+PACUTE's format: {category, subcategory, prompts: [{text_en, text_<lang>..., mcq_options: {correct,
+incorrect1..3}, choice1..4}], label} where label is a letter A-D (MCQ: choice<label> is gold) or the answer
+string (generation). A published file may lack a translation: its items are then asked in English.
 """
 
 from __future__ import annotations
@@ -26,6 +28,12 @@ from typing import Any
 from morphcpt.errors import MorphcptError
 
 LETTERS = "ABCD"
+PROMPT = "prompt_"
+
+
+def _prompts(data: dict[str, Any], prefix: str) -> dict[str, str]:
+    """Non-empty `<prefix><lang>` fields as {lang: text}."""
+    return {key.removeprefix(prefix): str(value) for key, value in data.items() if key.startswith(prefix) and value}
 
 
 @dataclass(frozen=True)
@@ -34,8 +42,7 @@ class Item:
     benchmark: str
     suite: str
     task: str
-    prompt_en: str
-    prompt_tl: str
+    prompts: dict[str, str]
     answer: str
     options: tuple[str, ...]
     gold: int
@@ -54,11 +61,13 @@ class Item:
             raise ValueError(f"{self.id}: gold {self.gold} does not point at the answer {self.answer!r}")
 
     def prompt(self, lang: str) -> str:
-        return self.prompt_en if lang == "en" else self.prompt_tl
+        """The question in `lang`, or in English when the item has no (or an empty) prompt in `lang`."""
+        return self.prompts.get(lang) or self.prompts["en"]
 
     def to_json(self) -> str:
         data = asdict(self)
         data["options"] = list(self.options)
+        data.update({f"{PROMPT}{lang}": text for lang, text in data.pop("prompts").items()})
         return json.dumps(data, ensure_ascii=False, sort_keys=True)
 
 
@@ -68,8 +77,7 @@ def _from_ours(data: dict[str, Any]) -> Item:
         benchmark=str(data["benchmark"]),
         suite=str(data["suite"]),
         task=str(data["task"]),
-        prompt_en=str(data["prompt_en"]),
-        prompt_tl=str(data["prompt_tl"]),
+        prompts={"en": str(data["prompt_en"]), **_prompts(data, PROMPT)},
         answer=str(data["answer"]),
         options=tuple(str(o) for o in data["options"]),
         gold=int(data["gold"]),
@@ -110,8 +118,7 @@ def _from_pacute(data: dict[str, Any], path: Path, line: int) -> Item:
         benchmark="pacute",
         suite=str(data["category"]),
         task=str(data["subcategory"]),
-        prompt_en=str(prompt["text_en"]),
-        prompt_tl=str(prompt.get("text_tl") or prompt["text_en"]),
+        prompts={"en": str(prompt["text_en"]), **_prompts(prompt, "text_")},
         answer=answer,
         options=options,
         gold=gold,

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
+from typing import Any
 
+from morphcpt.data.markers import write_json_atomic
 from morphcpt.errors import MorphcptError
 from morphcpt.evaluation.generate import suites_of
 from morphcpt.evaluation.items import Item, read_items
-from morphcpt.evaluation.scoring import HFScorer, Scorer, score_benchmark, write_summary
+from morphcpt.evaluation.scoring import HFScorer, Scorer, model_name, score_benchmark, write_summary
+from morphcpt.languages import LanguagePack, resolve_language
 
 MODES = {"mcq": ["mcq"], "gen": ["gen"], "both": ["mcq", "gen"]}
 
@@ -34,9 +39,17 @@ def evaluate_scorers(
     results_dir: Path,
     langs: list[str],
     max_new_tokens: int = 24,
+    *,
+    language: LanguagePack | str,
+    fingerprints: dict[str, Any] | None = None,
 ) -> list[Path]:
+    """Score each model; with `fingerprints` (model -> what its scores depend on), a model whose folder
+    records the same fingerprint is not scored again, and one whose fingerprint changed starts afresh."""
+    """Score `scorers` on the benchmarks' files, asking in `langs` (prompt languages of `language`)."""
+    pack = resolve_language(language)
+    pack.check_prompt_languages(langs)
     loaded = {b: load_benchmark(benchmarks_dir, b) for b in benchmarks}
-    return _score_all(scorers, loaded, eval_mode, results_dir, langs, max_new_tokens)
+    return _score_all(scorers, loaded, eval_mode, results_dir, langs, pack, max_new_tokens)
 
 
 def _score_all(
@@ -45,6 +58,7 @@ def _score_all(
     eval_mode: str,
     results_dir: Path,
     langs: list[str],
+    language: LanguagePack,
     max_new_tokens: int = 24,
 ) -> list[Path]:
     from rich.progress import Progress
@@ -56,7 +70,15 @@ def _score_all(
         for scorer in scorers:
             for benchmark, items in loaded.items():
                 score_benchmark(
-                    scorer, benchmark, items, results_dir, MODES[eval_mode], langs, max_new_tokens, progress=progress
+                    scorer,
+                    benchmark,
+                    items,
+                    results_dir,
+                    MODES[eval_mode],
+                    langs,
+                    max_new_tokens,
+                    progress=progress,
+                    language=language,
                 )
             summaries.append(write_summary(results_dir / scorer.name))
     return summaries
@@ -70,8 +92,48 @@ def evaluate_models(
     results_dir: Path,
     langs: list[str],
     device: str = "auto",
+    *,
+    language: LanguagePack | str,
+    fingerprints: dict[str, Any] | None = None,
 ) -> list[Path]:
-    # Benchmarks are read before any model loads, so bad names and missing files fail fast.
+    """Score each model; with `fingerprints` (model -> what its scores depend on), a model whose folder
+    records the same fingerprint is not scored again, and one whose fingerprint changed starts afresh."""
+    # The pack, its prompt languages and the benchmarks are checked before any model loads, so bad names and
+    # missing files fail fast.
+    pack = resolve_language(language)
+    pack.check_prompt_languages(langs)
     loaded = {b: load_benchmark(benchmarks_dir, b) for b in benchmarks}
-    scorers: list[Scorer] = [HFScorer.load(m, device=device) for m in models]
-    return _score_all(scorers, loaded, eval_mode, results_dir, langs)
+    current: list[Path] = []
+    scorers: list[Scorer] = []
+    scored: list[str] = []
+    for model in models:
+        wanted = (fingerprints or {}).get(model)
+        folder = results_dir / model_name(model)
+        recorded = _read_evaluated(folder)
+        if wanted is not None and recorded == json.loads(json.dumps(wanted)) and (folder / "summary.json").exists():
+            print(f"{model_name(model)}: scores are current, not re-scored")
+            current.append(folder / "summary.json")
+            continue
+        if wanted is not None and recorded is not None and folder.exists():
+            # Scores of another model (retrained, re-exported) or other benchmarks: kept aside, not resumed.
+            aside = folder.with_name(f"{folder.name}.superseded-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
+            folder.rename(aside)
+            print(f"{model_name(model)}: its model or benchmarks changed; old scores kept as {aside}")
+        scorers.append(HFScorer.load(model, device=device))
+        scored.append(model)
+    summaries = _score_all(scorers, loaded, eval_mode, results_dir, langs, pack)
+    for model in scored:
+        wanted = (fingerprints or {}).get(model)
+        if wanted is not None:
+            write_json_atomic(results_dir / model_name(model) / EVALUATED, wanted)
+    return current + summaries
+
+
+EVALUATED = "evaluated.json"  # what the scores in a model's folder were made from
+
+
+def _read_evaluated(folder: Path) -> Any:
+    try:
+        return json.loads((folder / EVALUATED).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None

@@ -4,6 +4,7 @@ MCQ: each option is scored as a continuation of the prompt (context and continua
 lm-evaluation-harness does). Two accuracies: by summed log-probability, and length-normalised (divided by
 the option's characters). The prediction must be the unique maximum: a tie counts as wrong, never as gold.
 Generation: greedy, stopped at the first newline or `max_new_tokens`, exact match after `normalize`.
+A context is the item's question in one prompt language, then the language pack's answer cue for it.
 
 Results go to <results_dir>/<model>/<benchmark>.jsonl, one line per (item, mode, prompt language), appended
 as batches finish; a rerun skips what is there (a torn last line is dropped), so nothing is duplicated.
@@ -22,8 +23,8 @@ from typing import Any, Protocol
 from morphcpt.data.markers import write_json_atomic
 from morphcpt.errors import MorphcptError
 from morphcpt.evaluation.items import Item
+from morphcpt.languages import LanguagePack, resolve_language
 
-ANSWER_CUE = {"en": "Answer:", "tl": "Sagot:"}
 _PUNCT = re.compile(r"^[\s\"'`.,;:!?()\[\]]+|[\s\"'`.,;:!?()\[\]]+$")
 
 
@@ -32,8 +33,8 @@ def normalize(text: str) -> str:
     return _PUNCT.sub("", " ".join(text.lower().split()))
 
 
-def context(item: Item, lang: str) -> str:
-    return f"{item.prompt(lang)}\n{ANSWER_CUE[lang]}"
+def context(item: Item, lang: str, language: LanguagePack) -> str:
+    return f"{item.prompt(lang)}\n{language.answer_cue(lang)}"
 
 
 class Scorer(Protocol):
@@ -163,10 +164,15 @@ def score_benchmark(
     max_new_tokens: int = 24,
     batch_size: int = 32,
     progress: Any = None,
+    *,
+    language: LanguagePack | str,
 ) -> Path:
-    """Score `items` in each mode and prompt language, appending to <results_dir>/<model>/<benchmark>.jsonl."""
+    """Score `items` in each mode and prompt language (one of `language`'s), appending to
+    <results_dir>/<model>/<benchmark>.jsonl."""
     if not items:
         raise MorphcptError(f"benchmark {benchmark}: no items to score")
+    pack = resolve_language(language)
+    pack.check_prompt_languages(langs)
     out = results_dir / scorer.name / f"{benchmark}.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
     done = _read_done(out)
@@ -182,7 +188,7 @@ def score_benchmark(
                 if progress:
                     progress.advance(task, len(items) - len(todo))
                 for batch in _batches(todo, batch_size):
-                    contexts = [context(item, lang) for item in batch]
+                    contexts = [context(item, lang, pack) for item in batch]
                     if mode == "mcq":
                         scored = scorer.option_logprobs(contexts, [list(i.options) for i in batch])
                         records = [_mcq_record(i, lang, s) for i, s in zip(batch, scored, strict=True)]

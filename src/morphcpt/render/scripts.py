@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import re
+import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from morphcpt import exit_codes
-from morphcpt.config import ClusterProfile, Experiment
+from morphcpt.config import ClusterProfile, Experiment, Resources
+from morphcpt.context import RunContext, relative_reference
+from morphcpt.data.markers import atomic_output
 from morphcpt.errors import RenderError
-from morphcpt.pipeline import StageJob, experiment_jobs
+from morphcpt.graph import StageJob, build_graph
 from morphcpt.render.environment import shell_quote, template_environment
 from morphcpt.secrets import secret_names
 
@@ -53,11 +55,17 @@ class RenderTarget:
 
     def experiment_reference(self) -> str:
         """The experiment file as the job sees it: relative to the workdir when inside it (works in containers)."""
-        path = self.experiment_path.absolute()
-        try:
-            return os.path.relpath(path, self.workdir) if path.is_relative_to(self.workdir) else str(path)
-        except ValueError:
-            return str(path)
+        return relative_reference(self.experiment_path, self.workdir)
+
+    @property
+    def context(self) -> RunContext:
+        return RunContext(
+            self.experiment, self.experiment_path, self.workdir, self.profile, self.experiment_reference()
+        )
+
+    def resources(self, job: StageJob) -> Resources:
+        """The profile's defaults, its entry for the job's stage type, then the experiment entry's overrides."""
+        return self.profile.resources.for_stage(job.stage.resources_key or job.kind, job.resources)
 
 
 def _find_placeholders(value: Any, key: str) -> list[str]:
@@ -80,6 +88,23 @@ def check_no_placeholders(target: RenderTarget) -> None:
     ]
     if problems:
         raise RenderError("\n".join(problems))
+
+
+def training_resource_problems(target: RenderTarget, jobs: list[StageJob]) -> list[str]:
+    """Where the profile's nodes x GPUs for a training job do not fit its training plan (the backend says how).
+    `render` prints them as warnings (scripts may be rendered to be read); `submit` refuses to start."""
+    from morphcpt.training.backends import get_backend
+    from morphcpt.training.plan import plan_for_run
+
+    problems = []
+    for job in jobs:
+        if job.kind != "train":
+            continue
+        plan = plan_for_run(target.experiment, job.params["run"])
+        resources = target.resources(job)
+        for problem in get_backend(plan.backend).check_resources(plan, resources.nodes, resources.ngpus):
+            problems.append(f"{target.experiment_path} / {target.profile_path}: job {job.name}: {problem}")
+    return problems
 
 
 def _array_context(job: StageJob, target: RenderTarget, chunks: tuple[int, int] | None) -> dict[str, Any] | None:
@@ -149,7 +174,7 @@ def render_job(
     """One job script. `chunks` (first, last) renders part of an array, for clusters with small array limits;
     `controller` renders the same header and prologue around submitit's command instead of the stage body."""
     profile = target.profile
-    resources = profile.resources.for_stage(job.kind)
+    resources = target.resources(job)
     array = _controller_array(controller) if controller else _array_context(job, target, chunks)
     container = profile.container
     context = {
@@ -168,16 +193,37 @@ def render_job(
             f"{target.resolve(m.source)}:{m.target}" + (":ro" if m.read_only else "") for m in container.mounts
         ),
         "secret_names": secret_names(),
-        "training_backend": target.experiment.training.backend,
         "time_budget_margin": target.experiment.training.time_budget_margin_seconds,
         "budget_exit_code": exit_codes.TIME_BUDGET_REACHED,
         "master_port": 29500 + zlib.crc32(job.name.encode()) % 1000,
+        "body_template": job.stage.body_template,
+        # At most this many array tasks at once: the entry's max_concurrent, within the profile's cap.
+        "array_cap": min(filter(None, (job.max_concurrent, profile.max_concurrent_tasks)), default=None),
+        "generic_body": "" if controller or job.stage.body_template else generic_body(job, target),
+        "stage_command": "" if controller else stage_command(job, target),
     }
     text = template_environment().get_template("job.j2").render(**context)
     leftover = [line for line in text.splitlines() if _PLACEHOLDER.search(line)]
     if leftover:
         raise RenderError(f"job {job.name}: rendered script still holds a placeholder: {leftover[0].strip()!r}")
     return text
+
+
+_EXPERIMENT, _PYTHON, _TASK = "\0experiment", "\0python", 987654321
+
+
+def stage_command(job: StageJob, target: RenderTarget) -> str:
+    """The stage's argv as shell words, with the experiment, Python and chunk taken from the prologue's
+    variables: what a script runs for the stage, from the one definition the controller uses too."""
+    ctx = RunContext(target.experiment, target.experiment_path, target.workdir, target.profile, _EXPERIMENT)
+    words = job.stage.argv(ctx, job, _TASK if job.is_array else 0, python=_PYTHON)
+    variables = {_EXPERIMENT: '"$MORPHCPT_EXPERIMENT"', _PYTHON: '"$MORPHCPT_PYTHON"', str(_TASK): '"$CHUNK"'}
+    return " ".join(variables.get(word, shell_quote(word)) for word in words)
+
+
+def generic_body(job: StageJob, target: RenderTarget) -> str:
+    """The body of a stage type without a template of its own: its command, run in the container."""
+    return f"in_container {stage_command(job, target)}\n"
 
 
 def _shell_name(job_name: str) -> str:
@@ -219,13 +265,15 @@ def render_experiment(
 ) -> tuple[list[tuple[StageJob, Path]], Path]:
     """Write every job script (or those named in `only`) and submit_all.sh; return what was written."""
     check_no_placeholders(target)
-    jobs = experiment_jobs(target.experiment)
+    jobs = list(build_graph(target.experiment))
     if only:
         unknown = sorted(set(only) - {job.name for job in jobs})
         if unknown:
             known = ", ".join(job.name for job in jobs)
             raise RenderError(f"unknown job(s) {', '.join(unknown)}; the experiment has: {known}")
         jobs = [job for job in jobs if job.name in only]
+    for problem in training_resource_problems(target, jobs):
+        print(f"warning: {problem}", file=sys.stderr)
     rendered = [(job, script_path(job, target, out_dir), render_job(job, target)) for job in jobs]
     submit_path = out_dir / f"submit_all{SCRIPT_SUFFIX[target.profile.scheduler]}.sh"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -237,7 +285,6 @@ def render_experiment(
 
 
 def _write_executable(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.chmod(0o755)
-    tmp.replace(path)
+    with atomic_output(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.chmod(0o755)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +27,19 @@ def step_name(step: int) -> str:
 
 
 def check_run_config(directory: Path, settings: dict[str, Any]) -> None:
-    """Record the settings on first use; refuse a directory made with different ones."""
+    """Record the settings on first use. A directory made with other settings (an edited parameter, new
+    data) is kept under a new name, `<run>.superseded-<UTC time>`, and the run starts over: the graph asked for
+    a new run, and the old one stays on disk for comparison."""
     path = directory / "run_config.json"
     settings = json.loads(json.dumps(settings))
     if path.exists():
         recorded = json.loads(path.read_text(encoding="utf-8"))
         changed = sorted(k for k in set(recorded) | set(settings) if recorded.get(k) != settings.get(k))
-        if changed:
-            details = "; ".join(f"{k}: {recorded.get(k)!r} -> {settings.get(k)!r}" for k in changed)
-            raise MorphcptError(
-                f"checkpoint directory {directory} was made with a different config ({details}); "
-                "use another checkpoints_dir or delete it to start over"
-            )
-        return
+        if not changed:
+            return
+        aside = directory.with_name(f"{directory.name}.superseded-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
+        directory.rename(aside)
+        print(f"[morphcpt] {directory} was made with other settings ({', '.join(changed)}); kept as {aside}")
     directory.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, settings)
 

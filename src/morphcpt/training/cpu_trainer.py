@@ -12,7 +12,6 @@ import json
 import math
 import signal
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +20,11 @@ from morphcpt.config import Experiment
 from morphcpt.data.markers import write_json_atomic
 from morphcpt.data.tokenizer import load_tokenizer
 from morphcpt.training import checkpoints as ckpt
+from morphcpt.training.backends import TrainResult
 from morphcpt.training.data import build_gpt_datasets, check_counts, check_dataset
 from morphcpt.training.plan import RunPlan
 
 VALIDATION_BATCHES = 2
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    status: int
-    step: int
-    loss: float | None
-    resumed_from: int | None
 
 
 def tiny_model_config(plan: RunPlan, vocab_size: int, eod: int) -> Any:
@@ -135,7 +127,16 @@ def train_cpu(experiment: Experiment, plan: RunPlan, deadline: float | None = No
     facts = check_dataset(plan.data_path, tokenizer.vocab_size, tokenizer.fingerprint)
     check_counts(facts, plan.seq_length)
     directory = plan.checkpoint_dir
-    ckpt.check_run_config(directory, {**plan.fingerprint_settings(), "tokenizer": tokenizer.fingerprint})
+    from morphcpt.context import Layout
+    from morphcpt.stages.train import training_inputs
+
+    settings = {
+        **plan.fingerprint_settings(),
+        "tokenizer": tokenizer.fingerprint,
+        # The dataset's checksums as the merge recorded them: new data means a new run, not a resumed one.
+        "inputs": training_inputs(Layout(experiment), plan.run),
+    }
+    ckpt.check_run_config(directory, settings)
     done = directory / "done.json"
     if done.exists():
         # A finished run is not touched again: rerunning the stage changes no byte of its outputs.

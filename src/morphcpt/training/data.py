@@ -94,6 +94,16 @@ class _MegatronTokenizer:
         self.unique_identifiers = {"class": "morphcpt", "name": name}
 
 
+def _data_digest(prefix: Path) -> str:
+    import hashlib
+    import json
+
+    from morphcpt.stages.base import recorded_outputs
+
+    outputs = recorded_outputs(prefix) or {}
+    return hashlib.sha256(json.dumps(outputs, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def build_gpt_datasets(
     prefix: Path, seq_length: int, seed: int, samples: tuple[int, int], eod: int, vocab_size: int, name: str
 ) -> tuple[Any, Any]:
@@ -111,7 +121,9 @@ def build_gpt_datasets(
         reset_attention_mask=False,
         eod_mask_loss=False,
         mid_level_dataset_surplus=0.005,
-        path_to_cache=str(prefix.parent / "cache"),
+        # Megatron keys its index cache by the config, not by the data: a cache per dataset checksum keeps a
+        # rebuilt dataset (an edited parameter) from reusing the old one's sample indices.
+        path_to_cache=str(prefix.parent / "cache" / _data_digest(prefix)),
     )
     train, valid, _ = BlendedMegatronDatasetBuilder(
         GPTDataset, [samples[0], samples[1], 0], lambda: True, config

@@ -6,6 +6,7 @@ import sys
 
 from morphcpt.config import EXPERIMENTS_DIR, load_experiment, resolve_config_path
 from morphcpt.errors import MorphcptError
+from morphcpt.training.backends import get_backend
 from morphcpt.training.plan import deadline_from_environment, plan_from_seed_args, seed_argument_parser
 
 
@@ -14,23 +15,17 @@ def run_seed_command(argv: list[str]) -> int:
     try:
         experiment = load_experiment(resolve_config_path(args.experiment, EXPERIMENTS_DIR, "experiment"))
         plan = plan_from_seed_args(experiment, args)
+        backend = get_backend(plan.backend)
         if args.dry_run:
             from morphcpt.cli import print_plans
-            from morphcpt.training.nemo_recipe import describe_recipes
 
             print_plans([plan])
-            if plan.backend == "nemo":
-                print(describe_recipes(experiment, [plan]))
+            description = backend.describe(experiment, [plan])
+            if description:
+                print(description)
             return 0
         deadline = deadline_from_environment(experiment.training.time_budget_margin_seconds, args.time_budget)
-        if plan.backend == "cpu":
-            from morphcpt.training.cpu_trainer import train_cpu
-
-            result = train_cpu(experiment, plan, deadline)
-        else:
-            from morphcpt.training.nemo_recipe import train_nemo
-
-            result = train_nemo(experiment, plan, deadline)
+        result = backend.train(experiment, plan, deadline)
     except MorphcptError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

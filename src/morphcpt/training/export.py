@@ -1,7 +1,8 @@
 """Final checkpoint -> Hugging Face model directory (`models/<run>/`) that evaluation loads.
 
-CPU-backend checkpoints are HF already and are copied with the tokenizer. NeMo checkpoints go through
-NeMo's own exporter (`llm.export_ckpt(target="hf")`), which knows how Gemma 3's fused QKV weights map back.
+The run's training backend finds the final checkpoint and writes the model (CPU checkpoints are HF already
+and are copied; NeMo's go through `llm.export_ckpt(target="hf")`); this module adds the tokenizer and makes
+the result atomic and skippable on rerun, the same for every backend.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from morphcpt.config import Experiment
+from morphcpt.context import Layout
 from morphcpt.data.markers import marker_path, read_valid_marker, write_marker
-from morphcpt.errors import MorphcptError
-from morphcpt.training import checkpoints as ckpt
+from morphcpt.training.backends import get_backend
 from morphcpt.training.plan import RunPlan
 
 
@@ -40,26 +41,22 @@ def save_tokenizer(tokenizer_name: str, out_dir: Path) -> None:
         AutoTokenizer.from_pretrained(tokenizer_name).save_pretrained(out_dir)
 
 
-def _final_checkpoint(plan: RunPlan) -> Path:
-    done = plan.checkpoint_dir / "done.json"
-    if not done.exists():
-        raise MorphcptError(f"run {plan.run} has not reached its target step ({done} missing); train it first")
-    latest = ckpt.latest_checkpoint(plan.checkpoint_dir)
-    if latest is None:
-        raise MorphcptError(f"{plan.checkpoint_dir} has no checkpoint")
-    return latest
+def export_inputs(layout: Layout, run: str) -> dict[str, Any]:
+    from morphcpt.stages.export import export_inputs as recorded
 
-
-def _export_nemo(checkpoint: Path, out_dir: Path) -> None:
-    from nemo.collections import llm  # the NeMo container provides it
-
-    llm.export_ckpt(path=checkpoint, target="hf", output_path=out_dir, overwrite=True)
+    return recorded(layout, run)
 
 
 def export_run(experiment: Experiment, plan: RunPlan) -> dict[str, Any]:
-    checkpoint = _final_checkpoint(plan) if plan.backend == "cpu" else _nemo_final(plan)
+    backend = get_backend(plan.backend)
+    checkpoint = backend.final_checkpoint(plan)
     out_dir = plan.model_dir
-    parameters = {"checkpoint": str(checkpoint), "tokenizer": experiment.data.tokenizer}
+    parameters = {
+        "checkpoint": str(checkpoint),
+        "tokenizer": experiment.data.tokenizer,
+        # The finished run's step and loss: a retrained run with the same step numbers is a new export.
+        "trained": export_inputs(Layout(experiment), plan.run),
+    }
     outputs = [out_dir / "config.json"]
     done = read_valid_marker(out_dir, outputs, parameters)
     if done is not None:
@@ -68,22 +65,9 @@ def export_run(experiment: Experiment, plan: RunPlan) -> dict[str, Any]:
     staging = out_dir.with_name(f".tmp-{out_dir.name}")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    if plan.backend == "cpu":
-        for item in checkpoint.iterdir():
-            if item.name != "trainer_state.pt":
-                shutil.copy2(item, staging / item.name)
-    else:
-        _export_nemo(checkpoint, staging)
+    backend.export(experiment, checkpoint, staging)
     save_tokenizer(experiment.data.tokenizer, staging)
     shutil.rmtree(out_dir, ignore_errors=True)
     staging.rename(out_dir)
     write_marker(out_dir, outputs, parameters, run=plan.run)
     return {"model_dir": str(out_dir), "skipped": False}
-
-
-def _nemo_final(plan: RunPlan) -> Path:
-    """NeMo writes <checkpoint_dir>/<name>/checkpoints/*-last; the newest such directory is the final one."""
-    candidates = sorted(plan.checkpoint_dir.glob("**/checkpoints/*last*"), key=lambda p: p.stat().st_mtime)
-    if not candidates:
-        raise MorphcptError(f"no NeMo checkpoint ending in 'last' under {plan.checkpoint_dir}")
-    return candidates[-1]

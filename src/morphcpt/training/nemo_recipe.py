@@ -1,5 +1,6 @@
-"""The NeMo 2 backend: NeMo's own `gemma3_1b` pretrain recipe, set to the run's plan, for continued
-pretraining from the imported Gemma 3 1B weights with resume from the run's stable checkpoint directory.
+"""The NeMo 2 backend: NeMo's own pretrain recipe named by `training.recipe` (default `gemma3_1b`), set to the
+run's plan, for continued pretraining from the imported `training.pretrained` weights with resume from the run's
+stable checkpoint directory. nemo_backend.NemoBackend is what the rest of morphcpt calls.
 
 NeMo is imported inside the functions: the rest of morphcpt runs without it, and on clusters it comes from
 the container. Without a GPU everything up to building the model can be checked (tests/test_nemo_recipe.py
@@ -8,17 +9,21 @@ does, in its own environment); the model itself needs CUDA.
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import Any, TypeGuard
 
 from morphcpt import exit_codes
 from morphcpt.config import Experiment
 from morphcpt.data.indexed import prefix_files
+from morphcpt.data.markers import atomic_output
 from morphcpt.errors import MorphcptError
-from morphcpt.training.cpu_trainer import TrainResult
+from morphcpt.training.backends import TrainResult
 from morphcpt.training.plan import RunPlan
 
 # Validation batches per validation run (the recipe's default; part of how many samples the data must hold).
@@ -40,23 +45,65 @@ def nemo_available() -> bool:
     return True
 
 
+def _is_recipe(module: object) -> TypeGuard[ModuleType]:
+    return isinstance(module, ModuleType) and callable(getattr(module, "pretrain_recipe", None))
+
+
+def known_recipes() -> list[str]:
+    """The pretrain recipes this NeMo ships (the modules of nemo.collections.llm.recipes with pretrain_recipe)."""
+    try:
+        from nemo.collections.llm import recipes
+    except ImportError:
+        return []
+    return sorted(name for name, value in vars(recipes).items() if _is_recipe(value))
+
+
+def recipe_module(name: str) -> ModuleType:
+    """NeMo's recipe module `name` (`nemo.collections.llm.<name>`, else `nemo.collections.llm.recipes.<name>`)."""
+    from nemo.collections import llm
+
+    if name.isidentifier():
+        for found in (getattr(llm, name, None), getattr(getattr(llm, "recipes", None), name, None)):
+            if _is_recipe(found):
+                return found
+        qualified = f"nemo.collections.llm.recipes.{name}"
+        try:
+            imported = importlib.import_module(qualified)
+        except ModuleNotFoundError as exc:
+            if exc.name != qualified:
+                raise  # the recipe exists but needs something that is missing: show that, not "unknown"
+        else:
+            if _is_recipe(imported):
+                return imported
+    raise MorphcptError(
+        f"training.recipe: {name!r} is not a NeMo pretrain recipe (no nemo.collections.llm.recipes.{name}"
+        f".pretrain_recipe); this NeMo has: {', '.join(known_recipes()) or 'none that import'}"
+    )
+
+
 def build_recipe(experiment: Experiment, plan: RunPlan, deadline: float | None = None, time_now: float = 0.0) -> Any:
-    """The `gemma3_1b` pretrain recipe (a nemo_run.Partial), with every setting from the plan."""
+    """The plan's pretrain recipe (`plan.recipe`, a nemo_run.Partial), with every setting from the plan."""
     import nemo_run as run
     from lightning.pytorch.callbacks import Timer
     from lightning.pytorch.loggers import WandbLogger
     from nemo import lightning as nl
-    from nemo.collections import llm
     from nemo.collections.common.tokenizers.huggingface.auto_tokenizer import AutoTokenizer
     from nemo.collections.llm.gpt.data.pre_training import PreTrainingDataModule
 
-    recipe = llm.gemma3_1b.pretrain_recipe(
-        dir=str(plan.checkpoint_dir),
-        name=plan.run,
-        num_nodes=plan.num_nodes,
-        num_gpus_per_node=plan.gpus_per_node,
-        seq_length=plan.seq_length,
-    )
+    factory = recipe_module(plan.recipe).pretrain_recipe
+    arguments: dict[str, Any] = {
+        "dir": str(plan.checkpoint_dir),
+        "name": plan.run,
+        "num_nodes": plan.num_nodes,
+        "num_gpus_per_node": plan.gpus_per_node,
+    }
+    # Recipes that take seq_length size the model with it; for the others the model's config is set below.
+    takes_seq_length = "seq_length" in inspect.signature(factory).parameters
+    if takes_seq_length:
+        arguments["seq_length"] = plan.seq_length
+    recipe = factory(**arguments)
+    if not takes_seq_length:
+        recipe.model.config.seq_length = plan.seq_length
     trainer = recipe.trainer
     trainer.max_steps = plan.max_steps
     trainer.val_check_interval = plan.val_interval
@@ -183,14 +230,17 @@ def serialize(recipe: Any) -> str:
 def describe_recipes(experiment: Experiment, plans: list[RunPlan]) -> str:
     """For `train --dry-run`: build, check and serialize each run's recipe, when NeMo is installed here."""
     if not nemo_available():
-        return "NeMo is not installed here: the recipe was not built (make nemo-check builds it in its own env)."
+        return (
+            f"NeMo is not installed here: the {experiment.training.recipe} recipe was not built "
+            "(make nemo-check builds it in its own env)."
+        )
     lines = []
     for plan in plans:
         recipe = build_recipe(experiment, plan)
         check_recipe(recipe, plan, require_data=False)
         path = plan.checkpoint_dir / "recipe.yaml"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(serialize(recipe), encoding="utf-8")
+        with atomic_output(path) as tmp:
+            tmp.write_text(serialize(recipe), encoding="utf-8")
         lines.append(f"{plan.run}: NeMo recipe built and checked; serialized to {path}")
     return "\n".join(lines)
 
@@ -255,15 +305,29 @@ def train_nemo(experiment: Experiment, plan: RunPlan, deadline: float | None) ->
 
 
 def import_pretrained(experiment: Experiment) -> str:
-    """One-time HF -> NeMo conversion with NeMo's importer (needs HF_TOKEN for the gated Gemma weights)."""
+    """One-time HF -> NeMo conversion with NeMo's importer into the model of `training.recipe` (needs HF_TOKEN
+    for gated weights such as Gemma's)."""
+    import fiddle as fdl
     from nemo.collections import llm
 
     out = pretrained_checkpoint_dir(experiment)
     if (out / "context").exists() and (out / "weights").exists():
         return f"already imported: {out}"
-    llm.import_ckpt(
-        model=llm.Gemma3Model(llm.Gemma3Config1B()),
-        source=f"hf://{experiment.training.pretrained}",
-        output_path=out,
-    )
+    model = fdl.build(recipe_module(experiment.training.recipe).model())
+    llm.import_ckpt(model=model, source=f"hf://{experiment.training.pretrained}", output_path=out)
     return f"imported {experiment.training.pretrained} to {out}"
+
+
+def final_checkpoint(plan: RunPlan) -> Path:
+    """NeMo writes <checkpoint_dir>/<name>/checkpoints/*-last; the newest such directory is the final one."""
+    candidates = sorted(plan.checkpoint_dir.glob("**/checkpoints/*last*"), key=lambda p: p.stat().st_mtime)
+    if not candidates:
+        raise MorphcptError(f"no NeMo checkpoint ending in 'last' under {plan.checkpoint_dir}")
+    return candidates[-1]
+
+
+def export_hf(checkpoint: Path, out_dir: Path) -> None:
+    """NeMo's own exporter, which knows how the model's fused weights (Gemma 3's QKV) map back to HF."""
+    from nemo.collections import llm
+
+    llm.export_ckpt(path=checkpoint, target="hf", output_path=out_dir, overwrite=True)

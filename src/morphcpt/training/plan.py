@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from morphcpt.config import Experiment
-from morphcpt.data.preprocess import merged_prefix
+from morphcpt.context import Layout
 from morphcpt.errors import MorphcptError
 
 
@@ -49,9 +49,10 @@ class RunPlan:
 
     @property
     def data_parallel(self) -> int:
-        if self.backend == "cpu":
-            return 1
-        return self.gpus_per_node * self.num_nodes // (self.tensor_parallel * self.pipeline_parallel)
+        """Replicas of the model, as the backend lays the run out (the CPU backend: one, whatever the GPUs)."""
+        from morphcpt.training.backends import get_backend
+
+        return get_backend(self.backend).data_parallel(self)
 
     @property
     def grad_accumulation(self) -> int:
@@ -115,9 +116,9 @@ def plan_for_run(experiment: Experiment, run: str, **overrides: Any) -> RunPlan:
         backend=t.backend,
         recipe=t.recipe,
         pretrained=t.pretrained,
-        data_path=merged_prefix(experiment, variant),
-        checkpoint_dir=Path(t.checkpoints_dir) / run,
-        model_dir=Path(t.models_dir) / run,
+        data_path=Layout(experiment).merged_prefix(variant),
+        checkpoint_dir=Layout(experiment).checkpoint_dir(run),
+        model_dir=Layout(experiment).model_dir(run),
         seed=experiment.seed,
         seq_length=t.seq_length,
         global_batch_size=t.global_batch_size,

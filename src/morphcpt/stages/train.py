@@ -1,0 +1,56 @@
+"""train: one training run (continued pretraining); stops at its time budget with exit 3 and resumes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from morphcpt.context import RunContext
+from morphcpt.graph import StageJob
+from morphcpt.stages import register_stage
+from morphcpt.stages._common import RunParams, known_run
+from morphcpt.stages.base import Completion, Stage, read_json, recorded_outputs
+
+
+def training_inputs(layout: Any, run: str) -> dict[str, Any]:
+    """What a run is trained on, as checksums recorded by the merge: a changed dataset means a new run."""
+    variant = layout.experiment.runs[run].variant
+    return {"data": recorded_outputs(layout.merged_prefix(variant))}
+
+
+@register_stage
+class Train(Stage):
+    name = "train"
+    Params = RunParams
+    resumable = True
+    body_template = "stages/train.j2"
+    job_modules = ("torch", "transformers", "megatron.core", "numpy", "tokenizers")
+
+    def check(self, experiment: Any, params: RunParams) -> list[str]:  # type: ignore[override]
+        return known_run(experiment, params.run)
+
+    def bindings(self, experiment: Any, params: RunParams) -> dict[str, str]:  # type: ignore[override]
+        run = experiment.runs.get(params.run)
+        return {"variant": run.variant} if run else {}
+
+    def outputs(self, ctx: RunContext, job: StageJob) -> list[Path]:
+        return [ctx.layout.checkpoint_dir(job.params["run"])]
+
+    def argv(self, ctx: RunContext, job: StageJob, task: int, python: str = sys.executable) -> list[str]:
+        from morphcpt.training.backends import get_backend
+
+        return get_backend(ctx.experiment.training.backend).command(ctx.experiment_ref, job.params["run"], python)
+
+    def marker(self, ctx: RunContext, job: StageJob, task: int) -> Path:
+        return ctx.layout.checkpoint_dir(job.params["run"]) / "done.json"
+
+    def completion(self, ctx: RunContext, job: StageJob, task: int) -> Completion:
+        directory = ctx.layout.checkpoint_dir(job.params["run"])
+        if read_json(directory / "done.json") is None:
+            return Completion.rerun("done.json is missing (the run has not reached its target step)")
+        config = read_json(directory / "run_config.json") or {}
+        expected = training_inputs(ctx.layout, job.params["run"])
+        if "inputs" in config and config["inputs"] != expected:
+            return Completion.rerun("its training data changed")
+        return Completion.complete()
