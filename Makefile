@@ -7,7 +7,7 @@ PY_DIRS := $(wildcard src tests scripts training bench)
 SLURM_DIR ?= $(CURDIR)/.slurm
 EXTRAS ?= data,train,eval,dev
 
-.PHONY: venv system-deps test lint format demo demo-slurm demo-render slurm-up slurm-down clean-jobs nemo-venv nemo-check
+.PHONY: venv system-deps test lint format demo readme-results demo-slurm demo-render slurm-up slurm-down clean-jobs nemo-venv nemo-check
 
 venv: $(VENV)/.installed
 
@@ -57,6 +57,10 @@ nemo-check: nemo-venv
 demo: venv
 	$(VENV_PY) -m morphcpt demo-data --experiment demo
 	$(VENV_PY) -m morphcpt submit demo --profile local --watch --interval 2
+
+# The README's demo table and plot, from the last demo's results/.
+readme-results: venv
+	$(VENV_PY) scripts/update_readme_results.py
 
 # The same on the local real Slurm (started here if it is not running), with native afterok dependencies.
 demo-slurm: venv
