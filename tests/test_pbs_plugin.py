@@ -19,9 +19,7 @@ import pytest
 import yaml
 
 from conftest import REPO, profile_data, write_yaml
-from morphcpt.config import load_experiment, load_profile
-from morphcpt.controller.executors import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, TIMEOUT, SubmitUnit
-from morphcpt.controller.pbs import (
+from morphcpt.cluster.pbs import (
     PBSBackend,
     PBSExecutor,
     PBSJobEnvironment,
@@ -30,6 +28,8 @@ from morphcpt.controller.pbs import (
     pbs_id,
     submitit_id,
 )
+from morphcpt.config import load_experiment, load_profile
+from morphcpt.controller.executors import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, TIMEOUT, SubmitUnit
 from morphcpt.controller.tasks import task_spec
 from morphcpt.graph import build_graph
 from morphcpt.render.scripts import RenderTarget

@@ -223,7 +223,7 @@ class ProfilePaths(StrictModel):
 class ClusterProfile(StrictModel):
     name: Name
     description: str = ""
-    scheduler: Literal["pbs", "slurm", "local"]
+    scheduler: str  # a registered scheduler (morphcpt.cluster): pbs, slurm, sge, local, or a plugin's
     project: str | None = Field(default=None, description="PBS -P / Slurm --account")
     queue: str | None = Field(default=None, description="PBS -q / Slurm --partition")
     qos: str | None = None
@@ -246,10 +246,23 @@ class ClusterProfile(StrictModel):
                 raise ValueError(f"{key!r} is not a valid environment variable name")
         return value
 
+    @field_validator("scheduler")
+    @classmethod
+    def _known_scheduler(cls, value: str) -> str:
+        from morphcpt.cluster import get_scheduler
+
+        try:
+            get_scheduler(value)
+        except ConfigError as exc:  # pydantic reports ValueErrors with the file and line
+            raise ValueError(str(exc)) from None
+        return value
+
     @model_validator(mode="after")
     def _scheduler_rules(self) -> ClusterProfile:
-        if self.container.runtime == "pyxis" and self.scheduler != "slurm":
-            raise ValueError("container.runtime: pyxis works only with scheduler 'slurm'")
+        from morphcpt.cluster import get_scheduler
+
+        if self.container.runtime == "pyxis" and not get_scheduler(self.scheduler).supports_pyxis:
+            raise ValueError(f"container.runtime: pyxis works only with Slurm (srun), not {self.scheduler!r}")
         return self
 
 

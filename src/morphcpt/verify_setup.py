@@ -13,16 +13,12 @@ from typing import Literal
 from rich.console import Console
 from rich.table import Table
 
+from morphcpt.cluster import get_scheduler
 from morphcpt.config import CLUSTERS_DIR, EXPERIMENTS_DIR, load_experiment, load_profile, resolve_config_path
 from morphcpt.errors import ConfigError
 
 Status = Literal["PASS", "WARN", "FAIL"]
 
-SCHEDULER_TOOLS = {
-    "pbs": ["qsub", "qstat", "qdel"],
-    "slurm": ["sbatch", "squeue", "scontrol", "scancel"],
-    "local": [],
-}
 HOST_PACKAGES = ["jinja2", "pydantic", "yaml", "rich", "submitit", "click"]
 STAGE_PACKAGES = [
     "numpy",
@@ -80,7 +76,7 @@ def verify_setup(profile_name: str, experiment_name: str, workdir: Path | None =
     checks.append(Check("configuration", "PASS", f"profile {profile.name}, experiment {experiment.name}"))
     root = (workdir or Path(profile.paths.workdir or Path.cwd())).absolute()
 
-    for tool in SCHEDULER_TOOLS[profile.scheduler]:
+    for tool in get_scheduler(profile.scheduler).tools:
         found = shutil.which(tool)
         checks.append(
             Check(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from morphcpt.cluster import get_scheduler
 from morphcpt.config import (
     CLUSTERS_DIR,
     EXPERIMENTS_DIR,
@@ -28,18 +29,7 @@ def state_path(workdir: Path, runs_dir: str, experiment: Experiment) -> Path:
 
 
 def make_backend(target: RenderTarget, folder: Path) -> Backend:
-    scheduler = target.profile.scheduler
-    if scheduler == "slurm":
-        from morphcpt.controller.slurm import SlurmBackend
-
-        return SlurmBackend(target, folder)
-    if scheduler == "pbs":
-        from morphcpt.controller.pbs import PBSBackend
-
-        return PBSBackend(target, folder)
-    from morphcpt.controller.local import LocalBackend
-
-    return LocalBackend(target, folder)
+    return get_scheduler(target.profile.scheduler).backend(target, folder)
 
 
 def _active_jobs(store: StateStore) -> int:

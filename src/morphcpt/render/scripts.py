@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from morphcpt import exit_codes
+from morphcpt.cluster import Scheduler, get_scheduler, scheduler_names
 from morphcpt.config import ClusterProfile, Experiment, Resources
 from morphcpt.context import RunContext, relative_reference
 from morphcpt.data.markers import atomic_output
@@ -18,7 +19,6 @@ from morphcpt.graph import StageJob, build_graph
 from morphcpt.render.environment import shell_quote, template_environment
 from morphcpt.secrets import secret_names
 
-SCRIPT_SUFFIX = {"pbs": ".pbs", "slurm": ".sbatch", "local": ".sh"}
 # Values that mean "fill me in": a script holding one would fail on the cluster, so rendering refuses it.
 _PLACEHOLDER = re.compile(r"\{\{|\{%|YOUR_|/path/to/")
 
@@ -48,6 +48,10 @@ class RenderTarget:
     def resolve(self, path: str) -> Path:
         candidate = Path(path)
         return candidate if candidate.is_absolute() else self.workdir / candidate
+
+    @property
+    def scheduler(self) -> Scheduler:
+        return get_scheduler(self.profile.scheduler)
 
     @property
     def logs_dir(self) -> Path:
@@ -119,7 +123,8 @@ def _array_context(job: StageJob, target: RenderTarget, chunks: tuple[int, int] 
             "lower data.num_chunks, or use `morphcpt submit`, which splits large arrays"
         )
     # PBS Pro rejects an array of one subjob, so a single chunk becomes a plain job with a fixed index.
-    directive = target.profile.scheduler != "local" and not (target.profile.scheduler == "pbs" and count == 1)
+    # PBS Pro rejects an array of one subjob, so a single chunk there becomes a plain job with a fixed index.
+    directive = target.scheduler.array_directive(count)
     return {
         "first": 1,
         "last": count,
@@ -131,17 +136,11 @@ def _array_context(job: StageJob, target: RenderTarget, chunks: tuple[int, int] 
 
 
 def script_path(job: StageJob, target: RenderTarget, out_dir: Path) -> Path:
-    return out_dir / f"{job.name}{SCRIPT_SUFFIX[target.profile.scheduler]}"
+    return out_dir / f"{job.name}{target.scheduler.script_suffix}"
 
 
 def _log_path(job: StageJob, target: RenderTarget, array: dict[str, Any] | None) -> str:
-    logs = target.logs_dir
-    if target.profile.scheduler == "pbs":
-        suffix = ".^array_index^.log" if array and array["directive"] else ".log"
-        return str(logs / f"{job.name}{suffix}")
-    if target.profile.scheduler == "slurm":
-        return str(logs / (f"{job.name}_%A_%a.log" if array else f"{job.name}_%j.log"))
-    return str(logs / f"{job.name}.log")
+    return target.scheduler.log_path(target.logs_dir, job.name, bool(array and array["directive"]))
 
 
 @dataclass(frozen=True)
@@ -159,10 +158,10 @@ class ControllerBody:
     log_path: str
 
 
-def _controller_array(controller: ControllerBody) -> dict[str, Any] | None:
+def _controller_array(controller: ControllerBody, first: int) -> dict[str, Any] | None:
     if controller.tasks <= 1:
         return None
-    return {"first": 0, "last": controller.tasks - 1, "directive": True}
+    return {"first": first, "last": first + controller.tasks - 1, "directive": True}
 
 
 def render_job(
@@ -175,12 +174,17 @@ def render_job(
     `controller` renders the same header and prologue around submitit's command instead of the stage body."""
     profile = target.profile
     resources = target.resources(job)
-    array = _controller_array(controller) if controller else _array_context(job, target, chunks)
+    scheduler = target.scheduler
+    array = (
+        _controller_array(controller, scheduler.first_array_index)
+        if controller
+        else _array_context(job, target, chunks)
+    )
     container = profile.container
     context = {
         "job": job,
         "profile": profile,
-        "scheduler": profile.scheduler,
+        "scheduler": target.scheduler,
         "res": resources,
         "array": array,
         "workdir": str(target.workdir),
@@ -199,6 +203,15 @@ def render_job(
         "body_template": job.stage.body_template,
         # At most this many array tasks at once: the entry's max_concurrent, within the profile's cap.
         "array_cap": min(filter(None, (job.max_concurrent, profile.max_concurrent_tasks)), default=None),
+        "header_template": scheduler.header_template,
+        # What a multi-node job forwards to its other nodes: morphcpt's and torchrun's variables and the
+        # profile's env (HF_HOME, ...), matched exactly by name.
+        "forwarded_names": "|".join(["MORPHCPT_[A-Za-z0-9_]*", "PET_[A-Za-z0-9_]*", *profile.env]),
+        "memory": scheduler.memory(resources),
+        # The prologue tries every registered scheduler's variables, so a script also runs under a wrapper
+        # (e.g. Slurm's Torque qsub) that sets another scheduler's.
+        "job_id_variables": [s.job_id_variable for s in map(get_scheduler, scheduler_names()) if s.job_id_variable],
+        "index_variables": [s.index_variable for s in map(get_scheduler, scheduler_names()) if s.index_variable],
         "generic_body": "" if controller or job.stage.body_template else generic_body(job, target),
         "stage_command": "" if controller else stage_command(job, target),
     }
@@ -232,31 +245,20 @@ def _shell_name(job_name: str) -> str:
 
 def submission_script(jobs: list[StageJob], target: RenderTarget, out_dir: Path) -> str:
     """The commands that submit `jobs` by hand, in dependency order, with native afterok dependencies."""
-    scheduler = target.profile.scheduler
+    scheduler = target.scheduler
     lines = [
         "#!/bin/bash",
-        f"# Submit experiment {target.experiment.name} to {scheduler} ({target.profile.name}) in dependency order.",
+        f"# Submit experiment {target.experiment.name} to {scheduler.name} ({target.profile.name})"
+        " in dependency order.",
         "set -euo pipefail",
         f"cd {shell_quote(str(target.workdir))}",
+        *scheduler.submit_preamble(),
     ]
-    if scheduler == "local":
-        lines.append("# The local profile runs each job in turn; array tasks one after another.")
     names = {job.name for job in jobs}
     for job in jobs:
         script = shell_quote(str(script_path(job, target, out_dir)))
-        deps = [d for d in job.after if d in names]
-        var = _shell_name(job.name)
-        ids = ":".join('"$' + _shell_name(d) + '"' for d in deps)
-        if scheduler == "pbs":
-            depend = f"-W depend=afterok:{ids} " if deps else ""
-            lines.append(f'{var}=$(qsub {depend}{script}); echo "{job.name}: ${var}"')
-        elif scheduler == "slurm":
-            depend = f"--dependency=afterok:{ids} " if deps else ""
-            lines.append(f'{var}=$(sbatch --parsable {depend}{script}); echo "{job.name}: ${var}"')
-        elif job.array_size:
-            lines.append(f"for i in $(seq 1 {job.array_size}); do MORPHCPT_TASK_INDEX=$i bash {script}; done")
-        else:
-            lines.append(f"bash {script}")
+        depends = ['"$' + _shell_name(d) + '"' for d in job.after if d in names]
+        lines.append(scheduler.submit_line(_shell_name(job.name), job.name, script, depends, job.array_size))
     return "\n".join(lines) + "\n"
 
 
@@ -275,7 +277,7 @@ def render_experiment(
     for problem in training_resource_problems(target, jobs):
         print(f"warning: {problem}", file=sys.stderr)
     rendered = [(job, script_path(job, target, out_dir), render_job(job, target)) for job in jobs]
-    submit_path = out_dir / f"submit_all{SCRIPT_SUFFIX[target.profile.scheduler]}.sh"
+    submit_path = out_dir / f"submit_all{target.scheduler.script_suffix}.sh"
     out_dir.mkdir(parents=True, exist_ok=True)
     target.logs_dir.mkdir(parents=True, exist_ok=True)
     for _, path, text in rendered:

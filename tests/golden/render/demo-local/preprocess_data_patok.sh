@@ -48,10 +48,10 @@ in_container() {
   "$@"
 }
 
-# Array task -> chunk. PBS Pro sets PBS_ARRAY_INDEX, Slurm SLURM_ARRAY_TASK_ID; by hand, set MORPHCPT_TASK_INDEX.
+# Array task -> chunk: the scheduler's array index (PBS_ARRAY_INDEX, SLURM_ARRAY_TASK_ID); by hand, set MORPHCPT_TASK_INDEX.
 TASK_INDEX="${PBS_ARRAY_INDEX:-${SLURM_ARRAY_TASK_ID:-${MORPHCPT_TASK_INDEX:-}}}"
 if ! [[ "$TASK_INDEX" =~ ^[0-9]+$ ]]; then
-  echo "morphcpt: no array index (PBS_ARRAY_INDEX / SLURM_ARRAY_TASK_ID / MORPHCPT_TASK_INDEX); submit with qsub or sbatch" >&2
+  echo "morphcpt: no array index (PBS_ARRAY_INDEX / SLURM_ARRAY_TASK_ID / MORPHCPT_TASK_INDEX); submit it as an array job, or set MORPHCPT_TASK_INDEX" >&2
   exit 2
 fi
 CHUNK=$((10#$TASK_INDEX + 0))

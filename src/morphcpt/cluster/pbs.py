@@ -20,6 +20,8 @@ from typing import Any, ClassVar
 
 from submitit.core import core, job_environment
 
+from morphcpt.cluster.base import Scheduler
+from morphcpt.config import Resources
 from morphcpt.controller.executors import (
     CANCELLED,
     COMPLETED,
@@ -27,6 +29,7 @@ from morphcpt.controller.executors import (
     PENDING,
     RUNNING,
     TIMEOUT,
+    Backend,
     JobState,
     ScriptSubmission,
     SubmititBackend,
@@ -259,3 +262,36 @@ class PBSBackend(SubmititBackend):
     def cancel(self, job_ids: list[str]) -> None:
         if job_ids:
             run_scheduler_command(["qdel", *[pbs_id(i) for i in job_ids]])
+
+
+class PbsScheduler(Scheduler):
+    name = "pbs"
+    script_suffix = ".pbs"
+    header_template = "pbs/header.j2"
+    index_variable = "PBS_ARRAY_INDEX"
+    job_id_variable = "PBS_JOBID"
+    min_array_size = 2  # PBS Pro rejects an array of one subjob
+    tools = ("qsub", "qstat", "qdel")
+
+    def memory(self, resources: Resources) -> str:
+        mb = resources.mem_mb
+        return f"{mb // 1024}gb" if mb % 1024 == 0 else f"{mb}mb"
+
+    def log_path(self, logs: Path, job_name: str, array: bool) -> str:
+        return str(logs / f"{job_name}{'.^array_index^' if array else ''}.log")
+
+    def submit_line(self, var: str, job_name: str, script: str, depends: list[str], array_size: int | None) -> str:
+        depend = f"-W depend=afterok:{':'.join(depends)} " if depends else ""
+        return f'{var}=$(qsub {depend}{script}); echo "{job_name}: ${var}"'
+
+    def node_list(self) -> str:
+        return "awk 'NF && !seen[$1]++ {print $1}' \"${PBS_NODEFILE:?PBS_NODEFILE is not set: submit with qsub}\""
+
+    def remote_launch(self) -> str:
+        return 'pbs_tmrsh "${MORPHCPT_NODES[$rank]}"'
+
+    def backend(self, target: RenderTarget, folder: Path) -> Backend:
+        return PBSBackend(target, folder)
+
+
+SCHEDULER = PbsScheduler

@@ -14,12 +14,14 @@ from pathlib import Path
 
 from submitit.local.local import LocalExecutor
 
+from morphcpt.cluster.base import Scheduler
 from morphcpt.controller.executors import (
     CANCELLED,
     COMPLETED,
     FAILED,
     RUNNING,
     TIMEOUT,
+    Backend,
     JobState,
     ScriptSubmission,
     SubmititBackend,
@@ -135,3 +137,30 @@ class LocalBackend(SubmititBackend):
 
     def submission_command(self, unit: SubmitUnit, script: str) -> list[str]:
         return ["bash", script]
+
+
+class LocalScheduler(Scheduler):
+    """This machine: jobs run as processes, one after another by hand, in parallel under the controller."""
+
+    name = "local"
+    script_suffix = ".sh"
+    header_template = "local/header.j2"
+    native_dependencies = False
+    tools = ()
+
+    def submit_preamble(self) -> list[str]:
+        return ["# The local profile runs each job in turn; array tasks one after another."]
+
+    def submit_line(self, var: str, job_name: str, script: str, depends: list[str], array_size: int | None) -> str:
+        if array_size:
+            return f"for i in $(seq 1 {array_size}); do MORPHCPT_TASK_INDEX=$i bash {script}; done"
+        return f"bash {script}"
+
+    def remote_launch(self) -> str:
+        return ""  # one node: the command runs here
+
+    def backend(self, target: RenderTarget, folder: Path) -> Backend:
+        return LocalBackend(target, folder)
+
+
+SCHEDULER = LocalScheduler

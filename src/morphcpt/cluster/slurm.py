@@ -11,6 +11,7 @@ from typing import Any
 from submitit.core import core
 from submitit.slurm.slurm import SlurmExecutor, SlurmJob
 
+from morphcpt.cluster.base import Scheduler
 from morphcpt.controller.executors import (
     CANCELLED,
     COMPLETED,
@@ -18,6 +19,7 @@ from morphcpt.controller.executors import (
     PENDING,
     RUNNING,
     TIMEOUT,
+    Backend,
     JobState,
     ScriptSubmission,
     SubmititBackend,
@@ -166,3 +168,32 @@ class SlurmBackend(SubmititBackend):
     def cancel(self, job_ids: list[str]) -> None:
         if job_ids:
             run_scheduler_command(["scancel", *job_ids])
+
+
+class SlurmScheduler(Scheduler):
+    name = "slurm"
+    script_suffix = ".sbatch"
+    header_template = "slurm/header.j2"
+    index_variable = "SLURM_ARRAY_TASK_ID"
+    job_id_variable = "SLURM_JOB_ID"
+    supports_pyxis = True
+    tools = ("sbatch", "squeue", "scontrol", "scancel")
+
+    def log_path(self, logs: Path, job_name: str, array: bool) -> str:
+        return str(logs / (f"{job_name}_%A_%a.log" if array else f"{job_name}_%j.log"))
+
+    def submit_line(self, var: str, job_name: str, script: str, depends: list[str], array_size: int | None) -> str:
+        depend = f"--dependency=afterok:{':'.join(depends)} " if depends else ""
+        return f'{var}=$(sbatch --parsable {depend}{script}); echo "{job_name}: ${var}"'
+
+    def node_list(self) -> str:
+        return 'scontrol show hostnames "${SLURM_JOB_NODELIST:?SLURM_JOB_NODELIST is not set: submit with sbatch}"'
+
+    def remote_launch(self) -> str:
+        return 'srun --nodes=1 --ntasks=1 --nodelist="${MORPHCPT_NODES[$rank]}"'
+
+    def backend(self, target: RenderTarget, folder: Path) -> Backend:
+        return SlurmBackend(target, folder)
+
+
+SCHEDULER = SlurmScheduler
