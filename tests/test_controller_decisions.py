@@ -101,3 +101,25 @@ def test_a_task_complete_on_disk_with_no_history_is_done_and_recorded_as_skipped
     corpus.write_text(corpus.read_text() + '{"text": "dalawa"}\n')
     verdict, why = decide(controller, controller.store.tasks("split_data"), now=time.time())
     assert verdict == "submit" and "corpus_bytes changed" in why
+
+
+def test_two_attempts_without_progress_stop_with_the_no_progress_message(controller: Controller) -> None:
+    stalled = "no progress in 41 s: start-up took 38 s of a 40 s budget"
+    one = [row(1, "FAILED", 3, stalled, stage="run_cpt_baseline", ended=1000.0)]
+    assert decide(controller, one, now=2000.0, job="run_cpt_baseline")[0] == "submit"
+    two = [*one, row(2, "FAILED", 3, stalled.replace("41", "43"), stage="run_cpt_baseline", ended=1100.0)]
+    verdict, why = decide(controller, two, now=2000.0, job="run_cpt_baseline")
+    assert verdict == "stop" and why.startswith("no progress in 43 s: start-up took 38 s of a 40 s budget")
+
+
+def test_a_budget_stop_that_did_not_advance_the_step_is_a_no_progress_failure(controller: Controller) -> None:
+    job = controller.jobs["run_cpt_baseline"]
+    directory = controller.ctx.layout.checkpoint_dir("baseline")
+    directory.mkdir(parents=True)
+    (directory / "latest").write_text("step_000050\n")
+    (directory / "attempt.json").write_text('{"startup_seconds": 38.0, "budget_seconds": 40.0}')
+    submitted_at_50 = row(2, "RUNNING", stage="run_cpt_baseline", ended=1000.0, progress=50)
+    why = controller._no_progress(job, submitted_at_50, started=1000.0, ended=1041.0)
+    assert why == "no progress in 41 s: start-up took 38 s of a 40 s budget"
+    (directory / "latest").write_text("step_000060\n")
+    assert controller._no_progress(job, submitted_at_50, started=1000.0, ended=1041.0) == ""

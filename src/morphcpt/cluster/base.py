@@ -27,6 +27,7 @@ class Scheduler:
     supports_pyxis: ClassVar[bool] = False  # container.runtime: pyxis (srun --container-image)
     first_array_index: ClassVar[int] = 0  # of the controller's arrays (Grid Engine counts from 1)
     tools: ClassVar[tuple[str, ...]] = ()  # commands a login node needs (verify-setup checks them)
+    template_dirs: ClassVar[tuple[Path, ...]] = ()  # extra template folders (a plugin's header lives there)
 
     # ---------------------------------------------------------------- rendering
 

@@ -17,6 +17,7 @@ from morphcpt.config import (
 from morphcpt.context import Snapshot
 from morphcpt.controller.engine import Controller, Policy
 from morphcpt.controller.executors import Backend
+from morphcpt.controller.lock import ControllerLock
 from morphcpt.controller.state import StateStore
 from morphcpt.errors import MorphcptError
 from morphcpt.graph import build_graph
@@ -42,13 +43,19 @@ def open_controller(
     profile: str | None,
     workdir: Path | None = None,
     policy: Policy | None = None,
+    *,
+    reader: bool = False,
 ) -> Controller:
     """The controller of an experiment. With `profile` (a submission), the live experiment and profile files
     are snapshotted into runs/<experiment>/ first; every job reads the snapshot. Without it, the snapshot the
-    last submission made is used as it is."""
+    last submission made is used as it is.
+
+    The controller holds runs/<experiment>/controller.lock while it lives; a second one refuses. A `reader`
+    (status) never waits: when another controller holds the lock it opens the state read-only."""
     root = (workdir or Path.cwd()).absolute()
     experiment_path = resolve_config_path(experiment, EXPERIMENTS_DIR, "experiment")
     exp = load_experiment(experiment_path)
+    lock: ControllerLock | None = None
     if profile is None:
         store_path = state_path(root, "runs", exp)
         snapshot = Snapshot(store_path.parent)
@@ -56,12 +63,20 @@ def open_controller(
             raise MorphcptError(
                 f"experiment {exp.name} has not been submitted here (no {store_path}); use `morphcpt submit`"
             )
+        lock = ControllerLock(store_path.parent)
+        if reader:
+            if not lock.try_acquire():
+                return _read_only_controller(root, store_path, snapshot, policy)
+        else:
+            lock.acquire(exp.name)
         prof = load_profile(snapshot.profile)
     else:
         profile_path = resolve_config_path(profile, CLUSTERS_DIR, "cluster profile")
         prof = load_profile(profile_path)
         store_path = state_path(root, prof.paths.runs, exp)
         snapshot = Snapshot(store_path.parent)
+        lock = ControllerLock(store_path.parent)
+        lock.acquire(exp.name)
         store = StateStore(store_path)
         try:
             recorded = store.get_meta("profile")
@@ -89,7 +104,18 @@ def open_controller(
         raise MorphcptError("\n".join(problems))
     store = StateStore(store_path)
     controller = Controller(target, store, make_backend(target, store_path.parent / "submitit"), policy)
+    controller.lock = lock
     controller.register()
+    return controller
+
+
+def _read_only_controller(root: Path, store_path: Path, snapshot: Snapshot, policy: Policy | None) -> Controller:
+    """A controller that only reads: for `status` while another controller acts (it writes nothing)."""
+    frozen = load_experiment(snapshot.experiment)
+    target = RenderTarget.create(load_profile(snapshot.profile), snapshot.profile, frozen, snapshot.experiment, root)
+    store = StateStore(store_path, read_only=True)
+    controller = Controller(target, store, make_backend(target, store_path.parent / "submitit"), policy)
+    controller.read_only = True
     return controller
 
 

@@ -182,8 +182,13 @@ def _ranges(tasks: list[int]) -> str:
 @click.option("--no-poll", is_flag=True, help="show the stored state without asking the scheduler")
 def status(experiment: str, workdir: Path | None, as_json: bool, no_poll: bool) -> None:
     """One row per stage: tasks done/total, state, attempts, resumes, elapsed, job ids."""
-    controller = open_controller(experiment, None, workdir)
-    if not no_poll:
+    controller = open_controller(experiment, None, workdir, reader=True)
+    if controller.read_only:
+        # Another controller (watch, submit) is acting: it polls and records; status only shows what it recorded.
+        click.echo(
+            f"(a controller is following {controller.experiment.name}: states as it last recorded them)", err=True
+        )
+    elif not no_poll:
         controller.recover_interrupted_submissions()
         controller.poll()
     rows = stage_rows(controller)

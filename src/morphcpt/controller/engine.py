@@ -80,6 +80,8 @@ class Controller:
         self.order = list(self.jobs)
         self.ctx = target.context
         self._disk: dict[tuple[str, int], Completion] = {}
+        self.lock: object | None = None  # the controller lock, held for the controller's lifetime
+        self.read_only = False  # opened beside another controller: look, never write
 
     def completion(self, job: StageJob, task: int) -> Completion:
         """What the disk says of a task (asked once per step: the markers are the truth, not the database)."""
@@ -161,12 +163,15 @@ class Controller:
                 and ((state == FAILED and info.exit_code == exit_codes.TIME_BUDGET_REACHED) or state == TIMEOUT)
             ):
                 state = BUDGET
+                reason = self._no_progress(job, row, info.started, info.ended) or reason
+                if reason.startswith("no progress"):
+                    state = FAILED
             if state == COMPLETED and job is not None:
                 # A job that exited 0 without leaving a valid marker did not do its work: a failure, not a loop.
                 left = task_completion(self.ctx, job, row.task)
                 if not left.done:
                     state, reason = FAILED, f"exited 0, but {left.why}"
-            if state == FAILED and not reason.startswith("exited 0"):
+            if state == FAILED and not reason.startswith(("exited 0", "no progress")):
                 reason = f"exit {info.exit_code}: {_log_tail(row.log_path)}"
             if (state, reason) != (row.state, row.reason) or info.started != row.started:
                 updates.append(
@@ -199,6 +204,10 @@ class Controller:
                 return "stop", f"still short of its target after {resumes} resumes"
             return "submit", ""
         counted = [r for r in history if r.counted and r.state in FAILURE_STATES and r.state != BUDGET]
+        stalled = [r for r in counted[-2:] if (r.reason or "").startswith("no progress")]
+        if len(stalled) == 2:
+            # Twice no step forward: the budget cannot cover the start-up, and a third try would not either.
+            return "stop", f"{stalled[-1].reason}; give the job more walltime (or a smaller margin)"
         if len(counted) >= 2 and counted[-1].state == counted[-2].state == FAILED:
             a, b = counted[-2], counted[-1]
             if (a.exit_code, a.reason) == (b.exit_code, b.reason):
@@ -270,6 +279,15 @@ class Controller:
                 if stages[name].state != state:
                     self.store.set_stage_state(name, state)
         return StepReport(submitted=submitted, stopped=stopped, done=done)
+
+    def _no_progress(self, job: StageJob, row: TaskRow, started: float | None, ended: float | None) -> str:
+        """'no progress in N s: start-up took M s of a B s budget' when a resumable attempt stopped at its
+        budget without advancing: resubmitting it would only repeat the start-up (a livelock)."""
+        step, note = job.stage.progress(self.ctx, job, row.task)
+        if step is None or row.progress is None or step > row.progress:
+            return ""
+        ran = (ended or time.time()) - (started or row.submitted or time.time())
+        return f"no progress in {ran:.0f} s" + (f": {note}" if note else "")
 
     def _stale(
         self, job: StageJob, rerunning: dict[str, tuple[str, str]], history: dict[tuple[str, int], list[TaskRow]]
@@ -381,7 +399,8 @@ class Controller:
     def _submit(self, job: StageJob, attempts: dict[int, int], depends: list[str]) -> None:
         token = new_token()
         unit = self.unit(job, list(attempts), depends, token)
-        self.store.begin_submission(token, job.name, attempts, unit.job_name, depends)
+        progress = {t: job.stage.progress(self.ctx, job, t)[0] for t in attempts} if job.stage.resumable else None
+        self.store.begin_submission(token, job.name, attempts, unit.job_name, depends, progress)
         self._record_submitted(unit, *self.backend.submit(unit))
 
     # ---------------------------------------------------------------- user actions

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from morphcpt.errors import MorphcptError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS stages (
@@ -26,7 +28,7 @@ CREATE TABLE IF NOT EXISTS submissions (
 CREATE TABLE IF NOT EXISTS tasks (
     stage TEXT NOT NULL, task INTEGER NOT NULL, attempt INTEGER NOT NULL, token TEXT, job_id TEXT,
     state TEXT NOT NULL, exit_code INTEGER, reason TEXT, counted INTEGER NOT NULL DEFAULT 1,
-    submitted REAL, started REAL, ended REAL, log_path TEXT,
+    submitted REAL, started REAL, ended REAL, log_path TEXT, progress INTEGER,
     PRIMARY KEY (stage, task, attempt));
 CREATE INDEX IF NOT EXISTS tasks_by_state ON tasks (state);
 CREATE INDEX IF NOT EXISTS tasks_by_job ON tasks (job_id);
@@ -53,6 +55,7 @@ class TaskRow:
     started: float | None
     ended: float | None
     log_path: str | None
+    progress: int | None = None  # a resumable task's progress (training step) when the attempt was submitted
 
 
 @dataclass(frozen=True)
@@ -67,14 +70,61 @@ class StageRow:
     message: str | None
 
 
+SCHEMA_VERSION = 2  # PRAGMA user_version; 1 = before tasks.progress
+# Filesystems where SQLite's WAL (shared memory between processes) is unsafe: the rollback journal is used there.
+NETWORK_FILESYSTEMS = {"nfs", "nfs4", "lustre", "gpfs", "beegfs", "cifs", "smb3", "smbfs", "ceph", "fuse.sshfs"}
+
+
+def filesystem_type(path: Path) -> str:
+    """The type of the filesystem `path` is on, from /proc/mounts (longest mount point that contains it)."""
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return ""
+    target, best = str(path.resolve()), ("", "")
+    for line in mounts:
+        parts = line.split()
+        if len(parts) >= 3 and (target == parts[1] or target.startswith(parts[1].rstrip("/") + "/")):
+            if len(parts[1]) > len(best[0]):
+                best = (parts[1], parts[2])
+    return best[1]
+
+
+def journal_mode(path: Path, setting: str = "auto") -> str:
+    """WAL on local disks; the rollback journal (DELETE) on network filesystems, or as the profile says."""
+    if setting != "auto":
+        return setting.upper()
+    return "DELETE" if filesystem_type(path.parent) in NETWORK_FILESYSTEMS else "WAL"
+
+
 class StateStore:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path, read_only: bool = False, journal: str = "auto") -> None:
         self.path = path
+        if read_only:
+            # `status` beside a running controller: reads only, never creates or migrates anything.
+            self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.row_factory = sqlite3.Row
+        self.db.execute(f"PRAGMA journal_mode={journal_mode(path, journal)}")
         self.db.execute("PRAGMA synchronous=NORMAL")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise MorphcptError(
+                f"{self.path} was written by a newer morphcpt (schema {version}, this one knows {SCHEMA_VERSION})"
+            )
+        existing = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "tasks" in existing:
+            columns = {r[1] for r in self.db.execute("PRAGMA table_info(tasks)")}
+            if "progress" not in columns:  # schema 1 -> 2
+                self.db.execute("ALTER TABLE tasks ADD COLUMN progress INTEGER")
         self.db.executescript(SCHEMA)
+        self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         self.db.close()
@@ -111,7 +161,19 @@ class StateStore:
 
     def stages(self) -> list[StageRow]:
         rows = self.db.execute("SELECT * FROM stages ORDER BY position").fetchall()
-        return [StageRow(r[0], r[1], r[2], r[3], tuple(json.loads(r[4])), json.loads(r[5]), r[6], r[7]) for r in rows]
+        return [
+            StageRow(
+                r["name"],
+                r["kind"],
+                r["position"],
+                r["array_size"],
+                tuple(json.loads(r["after"])),
+                json.loads(r["params"]),
+                r["state"],
+                r["message"],
+            )
+            for r in rows
+        ]
 
     def set_stage_state(self, name: str, state: str, message: str | None = None) -> None:
         with self.transaction() as db:
@@ -121,7 +183,7 @@ class StateStore:
 
     def tasks(self, stage: str | None = None) -> list[TaskRow]:
         query = "SELECT * FROM tasks" + (" WHERE stage = ?" if stage else "") + " ORDER BY stage, task, attempt"
-        return [TaskRow(*row) for row in self.db.execute(query, (stage,) if stage else ())]
+        return [TaskRow(**dict(row)) for row in self.db.execute(query, (stage,) if stage else ())]
 
     def latest_tasks(self) -> dict[tuple[str, int], TaskRow]:
         latest: dict[tuple[str, int], TaskRow] = {}
@@ -140,7 +202,13 @@ class StateStore:
                 )
 
     def begin_submission(
-        self, token: str, stage: str, attempts: dict[int, int], job_name: str, depends: list[str]
+        self,
+        token: str,
+        stage: str,
+        attempts: dict[int, int],
+        job_name: str,
+        depends: list[str],
+        progress: dict[int, int | None] | None = None,
     ) -> None:
         """Record a submission before the scheduler sees it; `attempts` is each task's attempt number."""
         now = time.time()
@@ -160,9 +228,12 @@ class StateStore:
                 ),
             )
             db.executemany(
-                "INSERT OR REPLACE INTO tasks (stage, task, attempt, token, state, counted, submitted) "
-                "VALUES (?, ?, ?, ?, ?, 1, ?)",
-                [(stage, task, attempt, token, SUBMITTING, now) for task, attempt in attempts.items()],
+                "INSERT OR REPLACE INTO tasks (stage, task, attempt, token, state, counted, submitted, progress) "
+                "VALUES (?, ?, ?, ?, ?, 1, ?, ?)",
+                [
+                    (stage, task, attempt, token, SUBMITTING, now, (progress or {}).get(task))
+                    for task, attempt in attempts.items()
+                ],
             )
 
     def finish_submission(self, token: str, scheduler_id: str, job_ids: list[str], logs: list[str]) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.table import Table
 
-from morphcpt.controller.engine import DONE_STATES, Controller
+from morphcpt.controller.engine import Controller
 from morphcpt.controller.executors import PENDING, RUNNING
 from morphcpt.controller.state import BUDGET, SUBMITTING, TaskRow
 
@@ -28,7 +28,11 @@ def stage_rows(controller: Controller) -> list[dict[str, Any]]:
         history = by_stage[stage.name]
         latest = {t.task: t for t in history}
         total = stage.array_size or 1
-        done = sum(1 for t in latest.values() if t.state in DONE_STATES)
+        job = controller.jobs.get(stage.name)
+        if job is None:
+            continue  # a stage of an earlier version of the experiment's graph
+        # Done is what the disk says (each task's own marker), not what the database remembers.
+        done = sum(1 for task in job.tasks() if controller.completion(job, task).done)
         states = {t.state for t in latest.values()}
         if stage.state in ("failed", "blocked", "cancelled"):
             state = stage.state

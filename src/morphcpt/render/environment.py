@@ -7,9 +7,9 @@ import shlex
 from functools import cache
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 
-from morphcpt.config import REPO_ROOT, Resources
+from morphcpt.config import REPO_ROOT
 
 TEMPLATES_DIR = REPO_ROOT / "job_templates"
 
@@ -28,20 +28,18 @@ def directive_quote(value: Any) -> str:
     return text if _DIRECTIVE_SAFE.fullmatch(text) else shlex.quote(text)
 
 
-def pbs_memory(resources: Resources) -> str:
-    mb = resources.mem_mb
-    return f"{mb // 1024}gb" if mb % 1024 == 0 else f"{mb}mb"
+def _scheduler_loaders() -> list[FileSystemLoader]:
+    """Template folders that scheduler plugins bring (their headers), after morphcpt's own."""
+    from morphcpt.cluster import get_scheduler, scheduler_names
 
-
-def slurm_memory(resources: Resources) -> str:
-    mb = resources.mem_mb
-    return f"{mb // 1024}G" if mb % 1024 == 0 else f"{mb}M"
+    folders = [str(d) for name in scheduler_names() for d in get_scheduler(name).template_dirs]
+    return [FileSystemLoader(folders)] if folders else []
 
 
 @cache
 def template_environment() -> Environment:
     env = Environment(
-        loader=FileSystemLoader(str(TEMPLATES_DIR)),
+        loader=ChoiceLoader([FileSystemLoader(str(TEMPLATES_DIR)), *_scheduler_loaders()]),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -53,6 +51,4 @@ def template_environment() -> Environment:
     )
     env.filters["q"] = shell_quote
     env.filters["dq"] = directive_quote
-    env.filters["pbs_mem"] = pbs_memory
-    env.filters["slurm_mem"] = slurm_memory
     return env

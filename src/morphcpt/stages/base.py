@@ -100,6 +100,11 @@ class Stage:
         """What the marker must record for the task to count as done: parameters and input checksums."""
         return {}
 
+    def progress(self, ctx: RunContext, job: StageJob, task: int) -> tuple[int | None, str]:
+        """A resumable task's progress on disk (e.g. its last checkpoint's step) and a note on its last attempt
+        (e.g. how long start-up took); the controller counts an attempt that did not advance as a failure."""
+        return None, ""
+
     def invalidate(self, ctx: RunContext, job: StageJob, task: int) -> None:
         """Make the task incomplete (for `morphcpt retry` of a finished stage): its marker goes."""
         self.marker(ctx, job, task).unlink(missing_ok=True)

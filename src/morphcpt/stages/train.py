@@ -45,6 +45,16 @@ class Train(Stage):
     def marker(self, ctx: RunContext, job: StageJob, task: int) -> Path:
         return ctx.layout.checkpoint_dir(job.params["run"]) / "done.json"
 
+    def progress(self, ctx: RunContext, job: StageJob, task: int) -> tuple[int | None, str]:
+        directory = ctx.layout.checkpoint_dir(job.params["run"])
+        pointer = directory / "latest"
+        step = int(pointer.read_text().strip().removeprefix("step_")) if pointer.exists() else 0
+        attempt = read_json(directory / "attempt.json") or {}
+        note = ""
+        if "startup_seconds" in attempt and "budget_seconds" in attempt:
+            note = f"start-up took {attempt['startup_seconds']:.0f} s of a {attempt['budget_seconds']:.0f} s budget"
+        return step, note
+
     def completion(self, ctx: RunContext, job: StageJob, task: int) -> Completion:
         directory = ctx.layout.checkpoint_dir(job.params["run"])
         if read_json(directory / "done.json") is None:

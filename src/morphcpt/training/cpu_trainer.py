@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import time
 from pathlib import Path
@@ -117,6 +118,24 @@ def _save(model: Any, optimizer: Any, directory: Path, step: int, loss: float | 
     return ckpt.publish_checkpoint(directory, staging, step)
 
 
+def _record_attempt(directory: Path, started: float, deadline: float | None) -> None:
+    """How long this attempt's start-up took and what budget it had (attempt.json): the controller's evidence
+    when an attempt stops at its budget without a new step, and a warning in the log when the budget is tight."""
+    job_start = float(os.environ.get("MORPHCPT_JOB_START") or started)
+    startup = max(0.0, started - job_start)
+    record: dict[str, Any] = {"startup_seconds": round(startup, 1), "started": started}
+    if deadline is not None:
+        budget = max(0.0, deadline - job_start)
+        record["budget_seconds"] = round(budget, 1)
+        if budget < 3 * startup:
+            print(
+                f"[morphcpt] warning: the time budget ({budget:.0f} s) is less than 3x the start-up ({startup:.0f} s); "
+                "most of each attempt goes to starting: raise the walltime or lower time_budget_margin_seconds",
+                flush=True,
+            )
+    write_json_atomic(directory / "attempt.json", record)
+
+
 def train_cpu(experiment: Experiment, plan: RunPlan, deadline: float | None = None) -> TrainResult:
     """Train until plan.max_steps, or until `deadline` (a time.time() value) draws near: then checkpoint and
     return status TIME_BUDGET_REACHED. Resumes from the run's latest checkpoint when there is one."""
@@ -171,6 +190,7 @@ def train_cpu(experiment: Experiment, plan: RunPlan, deadline: float | None = No
     accumulation = plan.global_batch_size // plan.micro_batch_size
     stop = _StopRequest()
     started = time.time()
+    _record_attempt(directory, started, deadline)
     step_seconds = 0.0
     saved_at = step
     try:
