@@ -247,3 +247,17 @@ exec {real} "$@"
     finally:
         os.environ["PATH"] = old
         os.environ.pop("PERMANENT", None)
+
+
+def test_time_budget_shorter_than_start_up_fails_with_no_progress_instead_of_livelocking(
+    slurm_cluster: SlurmCluster, tmp_path: Path
+) -> None:
+    # Walltime 1 min, margin 58 s: a 2 s budget, less than the start-up (imports, datasets) of any attempt.
+    make_workdir(tmp_path, max_steps=400, time_budget_margin_seconds=58)
+    result = run(tmp_path, *submit_args("--stage", "run_cpt_baseline"), check=False)
+    assert result.returncode == 1, result.stdout + result.stderr
+    row = status(tmp_path)["run_cpt_baseline"]
+    assert row["state"] == "failed" and row["attempts"] == 2, row
+    assert "no progress in" in row["message"] and "start-up took" in row["message"], row
+    assert "give the job more walltime" in result.stdout
+    assert not (tmp_path / "checkpoints/demo/baseline/latest").exists()
