@@ -123,3 +123,14 @@ def test_a_budget_stop_that_did_not_advance_the_step_is_a_no_progress_failure(co
     assert why == "no progress in 41 s: start-up took 38 s of a 40 s budget"
     (directory / "latest").write_text("step_000060\n")
     assert controller._no_progress(job, submitted_at_50, started=1000.0, ended=1041.0) == ""
+
+
+def test_a_forgotten_training_job_whose_checkpoint_advanced_is_a_budget_stop_not_lost(controller: Controller) -> None:
+    job = controller.jobs["run_cpt_baseline"]
+    directory = controller.ctx.layout.checkpoint_dir("baseline")
+    directory.mkdir(parents=True)
+    submitted_at_50 = row(2, "RUNNING", stage="run_cpt_baseline", progress=50)
+    (directory / "latest").write_text("step_000050\n")
+    assert controller._aged_out(job, submitted_at_50)[0] == "LOST"
+    (directory / "latest").write_text("step_000100\n")
+    assert controller._aged_out(job, submitted_at_50)[0] == "BUDGET"

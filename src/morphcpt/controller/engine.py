@@ -16,7 +16,6 @@ from pathlib import Path
 from morphcpt import exit_codes
 from morphcpt.config import ClusterProfile, Experiment
 from morphcpt.controller.executors import (
-    ACTIVE_STATES,
     CANCELLED,
     COMPLETED,
     FAILED,
@@ -28,13 +27,11 @@ from morphcpt.controller.executors import (
     new_token,
 )
 from morphcpt.controller.state import BUDGET, LOST, SKIPPED, SUBMITTING, SUPERSEDED, StateStore, TaskRow
+from morphcpt.controller.states import ACTIVE_STATES, DONE_STATES, FAILURE_STATES, StageState
 from morphcpt.controller.tasks import TaskSpec, task_completion, task_spec
 from morphcpt.graph import StageJob, build_graph
 from morphcpt.render.scripts import RenderTarget
 from morphcpt.stages.base import Completion
-
-FAILURE_STATES = {FAILED, TIMEOUT, CANCELLED, LOST, BUDGET}
-DONE_STATES = {COMPLETED, SKIPPED}
 
 
 @dataclass(frozen=True)
@@ -151,9 +148,8 @@ class Controller:
             job = self.jobs.get(row.stage)
             info = states.get(row.job_id)
             if info is None:
-                # The scheduler no longer knows the job: its outputs decide.
-                complete = job is not None and task_completion(self.ctx, job, row.task).done
-                state, code, reason = (COMPLETED, 0, "") if complete else (LOST, None, "unknown to the scheduler")
+                # The scheduler no longer knows the job (it aged out, e.g. Slurm's MinJobAge): the disk decides.
+                state, code, reason = self._aged_out(job, row)
                 updates.append((state, code, reason, None, time.time(), row.stage, row.task, row.attempt))
                 continue
             state, reason = info.state, info.reason
@@ -248,7 +244,7 @@ class Controller:
         rerunning: dict[str, tuple[str, str]] = {}
         for name in selected:
             job = self.jobs[name]
-            held = stages[name].state in ("cancelled", "failed")
+            held = stages[name].state in (StageState.CANCELLED, StageState.FAILED)
             decisions[name] = {}
             stale = self._stale(job, rerunning, history)
             for task in job.tasks():
@@ -268,17 +264,28 @@ class Controller:
         blocked = self._downstream(set(stopped)) & set(selected)
         self._cancel_blocked(blocked, stopped)
         for name, why in stopped.items():
-            if stages[name].state not in ("cancelled",):
-                self.store.set_stage_state(name, "failed", why)
+            if stages[name].state != StageState.CANCELLED:
+                self.store.set_stage_state(name, StageState.FAILED, why)
 
         submitted = self._submit_ready(decisions, blocked | set(stopped))
         done = all(v == "done" for d in decisions.values() for v, _ in d.values())
         for name, d in decisions.items():
-            if name not in stopped and name not in blocked and stages[name].state not in ("cancelled",):
-                state = "done" if all(v == "done" for v, _ in d.values()) else "active"
+            if name not in stopped and name not in blocked and stages[name].state != StageState.CANCELLED:
+                state = StageState.DONE if all(v == "done" for v, _ in d.values()) else StageState.ACTIVE
                 if stages[name].state != state:
                     self.store.set_stage_state(name, state)
         return StepReport(submitted=submitted, stopped=stopped, done=done)
+
+    def _aged_out(self, job: StageJob | None, row: TaskRow) -> tuple[str, int | None, str]:
+        """The final state of a job the scheduler forgot, from its outputs: complete, or (a resumable stage)
+        advanced and stopped at its budget, or lost."""
+        if job is not None and task_completion(self.ctx, job, row.task).done:
+            return COMPLETED, 0, ""
+        if job is not None and job.stage.resumable:
+            step, _ = job.stage.progress(self.ctx, job, row.task)
+            if step is not None and row.progress is not None and step > row.progress:
+                return BUDGET, exit_codes.TIME_BUDGET_REACHED, "left the scheduler's memory; its checkpoint advanced"
+        return LOST, None, "unknown to the scheduler"
 
     def _no_progress(self, job: StageJob, row: TaskRow, started: float | None, ended: float | None) -> str:
         """'no progress in N s: start-up took M s of a B s budget' when a resumable attempt stopped at its
@@ -326,7 +333,7 @@ class Controller:
         self._cancel_active(blocked, "upstream stage failed")
         for name in blocked:
             upstream = ", ".join(sorted(stopped))
-            self.store.set_stage_state(name, "blocked", f"not run: {upstream} failed")
+            self.store.set_stage_state(name, StageState.BLOCKED, f"not run: {upstream} failed")
 
     def _active_ids(self, stage: str) -> list[str]:
         """Scheduler ids (one per submission) of a stage's tasks that are still queued or running."""
@@ -409,7 +416,7 @@ class Controller:
         names = set(stages or self.order)
         ids = self._cancel_active(names, "cancelled by the user")
         for name in names:
-            self.store.set_stage_state(name, "cancelled", "cancelled by the user; `morphcpt retry` resumes")
+            self.store.set_stage_state(name, StageState.CANCELLED, "cancelled by the user; `morphcpt retry` resumes")
         return ids
 
     def retry(self, stages: list[str]) -> dict[str, str]:
@@ -435,6 +442,6 @@ class Controller:
         failed = [r for r in self.store.tasks() if r.stage in names and r.state in FAILURE_STATES]
         self.store.mark(failed, SUPERSEDED, counted=0)
         for name in names:
-            self.store.set_stage_state(name, "waiting")
+            self.store.set_stage_state(name, StageState.WAITING)
         self._disk = {}
         return said

@@ -19,6 +19,7 @@ from typing import Any
 
 from submitit.core import core, utils
 
+from morphcpt.controller.states import TaskState
 from morphcpt.controller.tasks import TaskSpec, run_task
 from morphcpt.errors import MorphcptError
 from morphcpt.render.scripts import ControllerBody, RenderTarget, render_job
@@ -42,15 +43,9 @@ class TransientSchedulerError(SchedulerError):
 
 
 # The states the controller reasons about, whatever the scheduler calls them.
-PENDING, RUNNING, COMPLETED, FAILED, TIMEOUT, CANCELLED = (
-    "PENDING",
-    "RUNNING",
-    "COMPLETED",
-    "FAILED",
-    "TIMEOUT",
-    "CANCELLED",
-)
-ACTIVE_STATES = {PENDING, RUNNING}
+# (The one vocabulary is morphcpt.controller.states; these names are what the executors translate into.)
+PENDING, RUNNING, COMPLETED = TaskState.PENDING, TaskState.RUNNING, TaskState.COMPLETED
+FAILED, TIMEOUT, CANCELLED = TaskState.FAILED, TaskState.TIMEOUT, TaskState.CANCELLED
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from morphcpt.controller.states import TaskState
 from morphcpt.errors import MorphcptError
 
 SCHEMA = """
@@ -37,7 +38,8 @@ CREATE INDEX IF NOT EXISTS tasks_by_job ON tasks (job_id);
 # Task states beyond the scheduler's: SUBMITTING (written before the scheduler call), SKIPPED (complete before
 # submission), BUDGET (training stopped at its time budget), LOST (the scheduler forgot an unfinished job),
 # SUPERSEDED (cancelled by the controller to re-wire dependencies; not a failure).
-SUBMITTING, SKIPPED, BUDGET, LOST, SUPERSEDED = "SUBMITTING", "SKIPPED", "BUDGET", "LOST", "SUPERSEDED"
+SUBMITTING, SKIPPED, BUDGET = TaskState.SUBMITTING, TaskState.SKIPPED, TaskState.BUDGET
+LOST, SUPERSEDED = TaskState.LOST, TaskState.SUPERSEDED
 
 
 @dataclass(frozen=True)
