@@ -38,7 +38,7 @@ while (($#)); do
     --workdir) workdir=${2:?--workdir needs a value}; shift 2 ;;
     --no-container) runtime=none; shift ;;
     --dry-run) dry_run=1; shift ;;
-    -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --) shift; break ;;
     -*) die "unknown option $1 (see --help)" ;;
     *) break ;;

@@ -42,7 +42,7 @@ while (($#)); do
     --force) force=1; shift ;;
     --skip-smoke) smoke=0; shift ;;
     --dry-run) dry_run=1; shift ;;
-    -h|--help) sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
 done

@@ -122,7 +122,7 @@ def _fake_tool(directory: Path, name: str, body: str) -> None:
 
 @pytest.mark.parametrize("scheduler", ["pbs", "slurm"])
 def test_multi_node_training_gives_each_node_its_rank(tmp_path: Path, scheduler: str) -> None:
-    profile = profile_data(scheduler)
+    profile = profile_data(scheduler, env={"HF_HOME": "/scratch/hf cache", "OMP_NUM_THREADS": "4"})
     profile["resources"]["train"] = {"nodes": 2, "ngpus": 4}
     # The experiment's training plan must match the profile's 2 nodes x 4 GPUs (render checks it).
     source = (REPO / "configs/experiments/seapile-tl-cpt.yaml").read_text()
@@ -134,14 +134,16 @@ def test_multi_node_training_gives_each_node_its_rank(tmp_path: Path, scheduler:
     assert ("#PBS -l select=2:ncpus=1:ngpus=4:mem=256mb:mpiprocs=1" in text) == (scheduler == "pbs")
     assert ("#SBATCH --nodes=2" in text) == (scheduler == "slurm")
     subprocess.run(["shellcheck", str(script)], check=True)
-    # Stand-ins (not covered: real TM / srun remote launch): run the per-node command locally.
+    # Stand-ins (not covered: real TM / srun remote launch): run the per-node command locally, in a clean
+    # environment as pbs_tmrsh gives (only what the command itself exports reaches the node).
     bin_dir = tmp_path / "bin"
-    _fake_tool(bin_dir, "pbs_tmrsh", 'host=$1; shift; MORPHCPT_FAKE_HOST=$host exec "$@"')
-    _fake_tool(bin_dir, "srun", 'while [[ $1 == --* ]]; do shift; done; exec "$@"')
+    clean = 'exec env -i PATH="$PATH" HOME="$HOME" MORPHCPT_FAKE_HOST=$host "$@"'
+    _fake_tool(bin_dir, "pbs_tmrsh", f"host=$1; shift; {clean}")
+    _fake_tool(bin_dir, "srun", f"host=?; while [[ $1 == --* ]]; do shift; done; {clean}")
     _fake_tool(bin_dir, "scontrol", 'printf "gpu-a\\ngpu-b\\n"')
     report = (
         'echo "node=${MORPHCPT_FAKE_HOST:-?} rank=$PET_NODE_RANK of=$PET_NNODES '
-        'master=$PET_MASTER_ADDR:$PET_MASTER_PORT nproc=$PET_NPROC_PER_NODE"'
+        'master=$PET_MASTER_ADDR:$PET_MASTER_PORT nproc=$PET_NPROC_PER_NODE hf=$HF_HOME omp=$OMP_NUM_THREADS"'
     )
     lines = text.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("TRAIN_CMD=("))
@@ -164,6 +166,8 @@ def test_multi_node_training_gives_each_node_its_rank(tmp_path: Path, scheduler:
     assert len(ranks) == 2
     assert "rank=0 of=2 master=gpu-a:" in ranks[0] and "rank=1 of=2 master=gpu-a:" in ranks[1]
     assert all("nproc=4" in line for line in ranks)
+    # The profile's environment reaches every node, values intact.
+    assert all(line.endswith("hf=/scratch/hf cache omp=4") for line in ranks), ranks
     if scheduler == "pbs":
         assert ranks[0].startswith("node=gpu-a") and ranks[1].startswith("node=gpu-b")
 

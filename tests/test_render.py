@@ -177,3 +177,16 @@ def test_pyxis_profile_runs_stages_through_srun_containers(tmp_path: Path) -> No
     text = script.read_text()
     assert '--container-image="$MORPHCPT_CONTAINER_IMAGE"' in text
     assert "export MORPHCPT_CONTAINER_IMAGE=/images/nemo.sqsh" in text
+
+
+@pytest.mark.parametrize(
+    "script", ["job_templates/setup_jobs.sh", "containers/setup_enroot.sh", "containers/run_in_enroot.sh"]
+)
+def test_help_prints_the_usage_comment_and_no_code(script: str) -> None:
+    shown = subprocess.run(["bash", str(REPO / script), "--help"], capture_output=True, text=True, check=True).stdout
+    assert shown.strip() and "set -euo pipefail" not in shown and not shown.startswith("#")
+
+
+def test_local_profile_submit_script_is_named_submit_all_sh(tmp_path: Path) -> None:
+    morphcpt("render", "-p", "local", "-e", "demo", "--out", str(tmp_path / "jobs"), "--workdir", str(tmp_path))
+    assert (tmp_path / "jobs/submit_all.sh").exists() and not (tmp_path / "jobs/submit_all.sh.sh").exists()

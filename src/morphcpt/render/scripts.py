@@ -277,7 +277,8 @@ def render_experiment(
     for problem in training_resource_problems(target, jobs):
         print(f"warning: {problem}", file=sys.stderr)
     rendered = [(job, script_path(job, target, out_dir), render_job(job, target)) for job in jobs]
-    submit_path = out_dir / f"submit_all{target.scheduler.script_suffix}.sh"
+    suffix = target.scheduler.script_suffix
+    submit_path = out_dir / ("submit_all.sh" if suffix == ".sh" else f"submit_all{suffix}.sh")
     out_dir.mkdir(parents=True, exist_ok=True)
     target.logs_dir.mkdir(parents=True, exist_ok=True)
     for _, path, text in rendered:
