@@ -140,3 +140,12 @@ def test_check_config_command_reports_the_error(tmp_path: Path) -> None:
     assert "max_array_size" in result.stderr and "Traceback" not in result.stderr
     ok = morphcpt("check-config", "configs/clusters/pbs-a100.yaml", "configs/experiments/demo.yaml")
     assert "ok: configs/clusters/pbs-a100.yaml (cluster profile)" in ok.stdout
+
+
+def test_a_duplicate_key_is_an_error_naming_both_lines(tmp_path: Path) -> None:
+    source = Path("configs/experiments/demo.yaml").read_text()
+    path = tmp_path / "dup.yaml"
+    path.write_text(source.replace("seed: 1234\n", "seed: 1234\nseed: 99\n", 1))
+    first = next(i for i, line in enumerate(source.splitlines(), start=1) if line.startswith("seed:"))
+    with pytest.raises(ConfigError, match=rf"{path}:{first + 1}: seed: duplicate key \(also at line {first}\)"):
+        load_experiment(path)

@@ -39,17 +39,26 @@ class YamlSource:
         return kept
 
 
-def _record_lines(node: yaml.Node, prefix: KeyPath, lines: dict[KeyPath, int]) -> None:
+def _record_lines(node: yaml.Node, prefix: KeyPath, lines: dict[KeyPath, int], path: Path) -> None:
     if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
         for key_node, value_node in node.value:
             key = (*prefix, str(key_node.value))
-            lines[key] = key_node.start_mark.line + 1
-            _record_lines(value_node, key, lines)
+            line = key_node.start_mark.line + 1
+            if str(key_node.value) in seen:
+                # YAML keeps the last of two equal keys without a word; a config must not.
+                name = ".".join(str(p) for p in key)
+                raise ConfigError(
+                    f"{path}:{line}: {name}: duplicate key (also at line {seen[str(key_node.value)]}); keep one"
+                )
+            seen[str(key_node.value)] = line
+            lines[key] = line
+            _record_lines(value_node, key, lines, path)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             key = (*prefix, index)
             lines[key] = item.start_mark.line + 1
-            _record_lines(item, key, lines)
+            _record_lines(item, key, lines, path)
 
 
 def load_yaml(path: Path) -> YamlSource:
@@ -73,5 +82,5 @@ def load_yaml(path: Path) -> YamlSource:
         raise ConfigError(f"{path}: expected a mapping of keys at the top level, got {type(data).__name__}")
     lines: dict[KeyPath, int] = {}
     if node is not None:
-        _record_lines(node, (), lines)
+        _record_lines(node, (), lines, path)
     return YamlSource(path=path, data=data, lines=lines)

@@ -12,7 +12,16 @@ from morphcpt.errors import MorphcptError
 # A document past this size is rejected rather than tokenized: it is almost always a dump, not prose.
 DEFAULT_MAX_DOCUMENT_BYTES = 8 * 1024 * 1024
 
-REJECT_REASONS = ("invalid_utf8", "invalid_json", "not_an_object", "missing_text", "text_not_a_string", "empty_text")
+REJECT_REASONS = (
+    "invalid_utf8",
+    "invalid_json",
+    "not_an_object",
+    "missing_text",
+    "text_not_a_string",
+    "empty_text",
+    "unencodable_text",
+)
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,11 @@ def parse_line(raw: bytes, line: int, text_key: str, max_bytes: int) -> Record |
         return Rejected(line, "text_not_a_string", type(text).__name__)
     if not text.strip():
         return Rejected(line, "empty_text", "")
+    try:
+        # JSON may escape a lone surrogate ("\ud800") that no tokenizer can encode: reject it here, by line.
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return Rejected(line, "unencodable_text", f"character {exc.start}: {exc.reason} ({text[exc.start]!r})")
     return Record(line, text)
 
 
@@ -60,6 +74,8 @@ def read_records(
         with path.open("rb") as handle:
             for number, raw in enumerate(handle, start=1):
                 body = raw.rstrip(b"\r\n")
+                if number == 1 and body.startswith(UTF8_BOM):
+                    body = body[len(UTF8_BOM) :]  # a BOM marks the file's encoding, not the first record
                 if not body.strip():
                     yield Rejected(number, "blank_line", "")
                     continue
