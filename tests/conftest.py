@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cluster.gridengine import gridengine, gridengine_cluster  # noqa: F401  (fixtures for tests/cluster)
+
 REPO = Path(__file__).resolve().parents[1]
 LOCAL_SLURM = REPO / "tests" / "cluster" / "local_slurm.sh"
 

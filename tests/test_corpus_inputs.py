@@ -21,3 +21,28 @@ def test_an_escaped_lone_surrogate_is_a_counted_reject_and_the_rest_is_kept(tmp_
     assert records[0] == Record(1, "bago") and records[2] == Record(3, "pagkatapos")
     assert isinstance(records[1], Rejected) and records[1].line == 2 and records[1].reason == "unencodable_text"
     assert "surrogate" in records[1].detail
+
+
+def test_a_rerun_removes_the_temporaries_of_a_dead_writer_and_keeps_a_live_ones(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from morphcpt.data.indexed import atomic_prefix
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)  # that process has exited
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        prefix = tmp_path / "chunk_0001"
+        left = [tmp_path / f".chunk_0001.tmp-{dead_pid}.bin", tmp_path / f".chunk_0001.tmp-{dead_pid}.idx"]
+        running = tmp_path / f".chunk_0001.tmp-{live.pid}.bin"
+        for path in [*left, running]:
+            path.write_bytes(b"partial")
+        with atomic_prefix(prefix) as (tmp_bin, tmp_idx):
+            tmp_bin.write_bytes(b"b")
+            tmp_idx.write_bytes(b"i")
+        assert not any(p.exists() for p in left) and running.exists()
+        assert (tmp_path / "chunk_0001.bin").read_bytes() == b"b"
+    finally:
+        live.kill()
+        live.wait()

@@ -183,3 +183,57 @@ def test_training_script_reports_a_time_budget_stop(tmp_path: Path) -> None:
     result = run_script(script, {"SLURM_JOB_ID": "5"}, cwd=tmp_path)
     assert result.returncode == 3
     assert "time budget reached, checkpoint saved; resubmit to resume" in result.stdout
+
+
+@pytest.mark.parametrize("scheduler", ["pbs", "slurm"])
+def test_controller_script_of_a_multi_node_job_runs_submitit_on_every_node(tmp_path: Path, scheduler: str) -> None:
+    """Under the controller the job body is submitit's command; for a 2-node job it must start on both nodes,
+    each with its own rank (before, the controller's job trained on one node with PET_NNODES=1)."""
+    from morphcpt.cluster import get_scheduler
+    from morphcpt.config import load_experiment, load_profile
+    from morphcpt.controller.executors import SubmitUnit
+    from morphcpt.controller.tasks import task_spec
+    from morphcpt.graph import build_graph
+    from morphcpt.render.scripts import RenderTarget
+
+    profile = profile_data(scheduler, env={"HF_HOME": "/scratch/hf"})
+    profile["resources"]["train"] = {"nodes": 2, "ngpus": 4}
+    source = (REPO / "configs/experiments/seapile-tl-cpt.yaml").read_text()
+    source = source.replace("gpus_per_node: 8\n  num_nodes: 1", "gpus_per_node: 4\n  num_nodes: 2")
+    (tmp_path / "two-nodes.yaml").write_text(source)
+    profile_path = write_yaml(tmp_path / "profile.yaml", profile)
+    experiment = load_experiment(tmp_path / "two-nodes.yaml")
+    target = RenderTarget.create(
+        load_profile(profile_path), profile_path, experiment, tmp_path / "two-nodes.yaml", tmp_path
+    )
+    job = build_graph(experiment).jobs["run_cpt_patok"]
+    backend = get_scheduler(scheduler).backend(target, tmp_path / "runs/x/submitit")
+    text = backend.script(SubmitUnit([task_spec(target.context, job, 0)], token="tok"))
+    report = (
+        'echo "node=${MORPHCPT_FAKE_HOST:-?} rank=$PET_NODE_RANK of=$PET_NNODES '
+        'executor=$SUBMITIT_EXECUTOR hf=$HF_HOME"'
+    )
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("TRAIN_CMD=("))
+    assert "submitit.core._submit" in lines[start]
+    lines[start] = f"TRAIN_CMD=(bash -c {shlex.quote(report)})"
+    script = tmp_path / "controller.job"
+    script.write_text("\n".join(lines) + "\n")
+    bin_dir = tmp_path / "bin"
+    clean = 'exec env -i PATH="$PATH" HOME="$HOME" MORPHCPT_FAKE_HOST=$host "$@"'
+    _fake_tool(bin_dir, "pbs_tmrsh", f"host=$1; shift; {clean}")
+    _fake_tool(bin_dir, "srun", f"host=?; while [[ $1 == --* ]]; do shift; done; {clean}")
+    _fake_tool(bin_dir, "scontrol", 'printf "gpu-a\\ngpu-b\\n"')
+    nodefile = tmp_path / "nodes"
+    nodefile.write_text("gpu-a\ngpu-b\n")
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    env |= (
+        {"PBS_NODEFILE": str(nodefile), "PBS_JOBID": "7.pbs"}
+        if scheduler == "pbs"
+        else {"SLURM_JOB_NODELIST": "gpu-[a-b]", "SLURM_JOB_ID": "7"}
+    )
+    result = run_script(script, env, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    ranks = sorted(line for line in result.stdout.splitlines() if line.startswith("node="))
+    assert [r.split()[1] for r in ranks] == ["rank=0", "rank=1"], result.stdout
+    assert all(f"of=2 executor={scheduler} hf=/scratch/hf" in r for r in ranks), ranks

@@ -23,12 +23,36 @@ def prefix_files(prefix: Path) -> tuple[Path, Path]:
     return prefix.with_name(prefix.name + ".bin"), prefix.with_name(prefix.name + ".idx")
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def remove_dead_temporaries(prefix: Path) -> list[Path]:
+    """Delete the temporaries (`.<prefix>.tmp-<pid>.bin/.idx`) that a killed writer left behind. Only writers
+    that are certainly dead go: a process of this host with that pid no longer exists. (A task killed on
+    another node of a shared filesystem leaves its temporary until a rerun there, or `rm .*.tmp-*`.)"""
+    removed = []
+    for path in prefix.parent.glob(f".{prefix.name}.tmp-*"):
+        pid = path.name.removeprefix(f".{prefix.name}.tmp-").split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 @contextmanager
 def atomic_prefix(prefix: Path) -> Iterator[tuple[Path, Path]]:
     """Temporary .bin/.idx paths; on success both are renamed over `prefix` (.idx last), else removed."""
     bin_path, idx_path = prefix_files(prefix)
     tmp_bin, tmp_idx = prefix_files(prefix.with_name(f".{prefix.name}.tmp-{os.getpid()}"))
     prefix.parent.mkdir(parents=True, exist_ok=True)
+    remove_dead_temporaries(prefix)
     try:
         yield tmp_bin, tmp_idx
         # .idx last: a reader that sees the .idx finds a complete .bin beside it.

@@ -206,7 +206,7 @@ def render_job(
         "header_template": scheduler.header_template,
         # What a multi-node job forwards to its other nodes: morphcpt's and torchrun's variables and the
         # profile's env (HF_HOME, ...), matched exactly by name.
-        "forwarded_names": "|".join(["MORPHCPT_[A-Za-z0-9_]*", "PET_[A-Za-z0-9_]*", *profile.env]),
+        "forwarded_names": "|".join(["MORPHCPT_[A-Za-z0-9_]*", "PET_[A-Za-z0-9_]*", "SUBMITIT_EXECUTOR", *profile.env]),
         "memory": scheduler.memory(resources),
         # The prologue tries every registered scheduler's variables, so a script also runs under a wrapper
         # (e.g. Slurm's Torque qsub) that sets another scheduler's.

@@ -15,7 +15,7 @@ export MORPHCPT_PROFILE=local
 export MORPHCPT_JOB_NAME=preprocess_data_patok
 export MORPHCPT_STAGE=preprocess
 export MORPHCPT_PYTHON=.venv/bin/python
-export MORPHCPT_JOB_ID="${PBS_JOBID:-${SLURM_JOB_ID:-local-$$}}"
+export MORPHCPT_JOB_ID="${PBS_JOBID:-${SLURM_JOB_ID:-${JOB_ID:-local-$$}}}"
 export MORPHCPT_JOB_START="${MORPHCPT_JOB_START:-$(date +%s)}"
 export MORPHCPT_WALLTIME_SECONDS=3600
 export MORPHCPT_CONTAINER_RUNTIME=none
@@ -48,10 +48,10 @@ in_container() {
   "$@"
 }
 
-# Array task -> chunk: the scheduler's array index (PBS_ARRAY_INDEX, SLURM_ARRAY_TASK_ID); by hand, set MORPHCPT_TASK_INDEX.
-TASK_INDEX="${PBS_ARRAY_INDEX:-${SLURM_ARRAY_TASK_ID:-${MORPHCPT_TASK_INDEX:-}}}"
+# Array task -> chunk: the scheduler's array index (PBS_ARRAY_INDEX, SLURM_ARRAY_TASK_ID, SGE_TASK_ID); by hand, set MORPHCPT_TASK_INDEX.
+TASK_INDEX="${PBS_ARRAY_INDEX:-${SLURM_ARRAY_TASK_ID:-${SGE_TASK_ID:-${MORPHCPT_TASK_INDEX:-}}}}"
 if ! [[ "$TASK_INDEX" =~ ^[0-9]+$ ]]; then
-  echo "morphcpt: no array index (PBS_ARRAY_INDEX / SLURM_ARRAY_TASK_ID / MORPHCPT_TASK_INDEX); submit it as an array job, or set MORPHCPT_TASK_INDEX" >&2
+  echo "morphcpt: no array index (PBS_ARRAY_INDEX / SLURM_ARRAY_TASK_ID / SGE_TASK_ID / MORPHCPT_TASK_INDEX); submit it as an array job, or set MORPHCPT_TASK_INDEX" >&2
   exit 2
 fi
 CHUNK=$((10#$TASK_INDEX + 0))
