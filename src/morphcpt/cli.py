@@ -79,8 +79,9 @@ def graph(experiment: str, dot: bool) -> None:
     """Print the experiment's jobs, their stage types, arrays and dependencies."""
     from morphcpt.graph import build_graph
 
-    jobs = build_graph(_experiment(experiment))
-    click.echo(jobs.dot() if dot else jobs.text(), nl=not dot)
+    exp = _experiment(experiment)
+    jobs = build_graph(exp)
+    click.echo(jobs.dot() if dot else jobs.text(exp.name), nl=not dot)
 
 
 @cli.command("run-stage")

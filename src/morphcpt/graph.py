@@ -84,9 +84,10 @@ class Graph:
             found |= frontier
         return found
 
-    def text(self) -> str:
+    def text(self, title: str = "") -> str:
         width = max(len(name) for name in self.jobs)
-        lines = []
+        tasks = sum(len(job.tasks()) for job in self.jobs.values())
+        lines = [f"{title + ': ' if title else ''}{len(self.jobs)} jobs, {tasks} tasks"]
         for job in self.jobs.values():
             shape = f"array {job.array_size}" if job.array_size else "job"
             cap = f", max {job.max_concurrent} at once" if job.max_concurrent else ""
