@@ -46,3 +46,43 @@ def test_a_rerun_removes_the_temporaries_of_a_dead_writer_and_keeps_a_live_ones(
     finally:
         live.kill()
         live.wait()
+
+
+def test_rejects_name_the_corpus_line_and_the_cli_prints_the_rejects_file(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    import yaml
+
+    from conftest import REPO, write_yaml
+    from morphcpt.data.offline_corpus import train_bytelevel_tokenizer
+
+    corpus = tmp_path / "data/corpora/demo_tl.jsonl"
+    corpus.parent.mkdir(parents=True)
+    good = [f'{{"text": "magandang umaga {i} sa inyong lahat"}}' for i in range(30)]
+    lines = [*good[:10], "not json", *good[10:20], '{"text": "sira \\ud800"}', *good[20:]]
+    (tmp_path / "clean.jsonl").write_text("\n".join(good) + "\n")
+    train_bytelevel_tokenizer(tmp_path / "clean.jsonl", tmp_path / "tok.json", vocab_size=300)
+    corpus.write_text("\n".join(lines) + "\n")
+    experiment = yaml.safe_load((REPO / "configs/experiments/demo.yaml").read_text())
+    experiment["data"] |= {"source": {"local_path": "data/corpora/demo_tl.jsonl"}, "tokenizer": "tok.json"}
+    write_yaml(tmp_path / "experiment.yaml", experiment)
+
+    def morphcpt(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "morphcpt", *args], cwd=tmp_path, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    morphcpt("split", "-e", "experiment.yaml")
+    found = {}
+    for chunk in range(1, 5):
+        out = morphcpt("preprocess", "-e", "experiment.yaml", "--variant", "vanilla", "--chunk", str(chunk))
+        rejects = tmp_path / f"data/demo/processed/vanilla/chunk_{chunk:04d}.rejects.jsonl"
+        for record in map(json.loads, rejects.read_text().splitlines()):
+            found[record["reason"]] = record["source"]
+            assert f"rejects (chunk line, corpus line, reason): {rejects.relative_to(tmp_path)}" in out
+    assert found == {
+        "invalid_json": "data/corpora/demo_tl.jsonl:11",
+        "unencodable_text": "data/corpora/demo_tl.jsonl:22",
+    }

@@ -199,7 +199,7 @@ def test_bad_records_are_counted_with_reasons(in_workspace: Path) -> None:
         for line in (chunk_prefix(exp, "vanilla", 2).with_name("chunk_0002.rejects.jsonl")).read_text().splitlines()
     ]
     assert [r["line"] for r in rejects] == list(range(2, 10))
-    with pytest.raises(MorphcptError, match=r"chunk_0002\.jsonl:2: invalid_json"):
+    with pytest.raises(MorphcptError, match=r"chunk_0002\.jsonl:2 \(corpus\.jsonl:\d+\): invalid_json"):
         preprocess_chunk(exp, "stochastok", 2, strict=True)
     assert not chunk_prefix(exp, "stochastok", 2).with_name("chunk_0002.done.json").exists()
 

@@ -196,6 +196,11 @@ def preprocess(experiment: str, variant: str, chunk: int, strict: bool) -> None:
         f"{variant} chunk {chunk}: {state}: {result['documents']} documents, {result['tokens']} tokens, "
         f"{result['rejected']} rejected {result.get('rejects_by_reason', {})}, edits {result.get('edits', {})}"
     )
+    if result["rejected"]:
+        from morphcpt.context import Layout
+
+        prefix = Layout(_experiment(experiment)).chunk_prefix(variant, chunk)
+        click.echo(f"rejects (chunk line, corpus line, reason): {prefix.with_name(prefix.name + '.rejects.jsonl')}")
 
 
 @cli.command()

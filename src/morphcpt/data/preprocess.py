@@ -26,7 +26,7 @@ from morphcpt.data.markers import (
 )
 from morphcpt.data.processors import EditCounts, make_processor
 from morphcpt.data.seeds import task_rng
-from morphcpt.data.split import chunk_name
+from morphcpt.data.split import chunk_name, source_line_of, source_lines_path
 from morphcpt.data.tokenizer import load_tokenizer
 from morphcpt.errors import MorphcptError
 from morphcpt.languages import get_language
@@ -74,6 +74,20 @@ def prefetched(pool: Executor, function: Callable[[T], R], items: Iterable[T]) -
         yield pending.popleft().result()
 
 
+def _source_lines(chunk: Path, wanted: set[int]) -> dict[int, int]:
+    if not wanted:
+        return {}
+    found: dict[int, int] = {}
+    try:
+        with source_lines_path(chunk).open(encoding="ascii") as handle:
+            for number, value in enumerate(handle, start=1):
+                if number in wanted:
+                    found[number] = int(value)
+    except (OSError, ValueError):
+        return {}
+    return found
+
+
 def preprocess_chunk(
     experiment: Experiment,
     variant: str,
@@ -115,7 +129,9 @@ def preprocess_chunk(
             lines += 1
             if isinstance(item, Rejected):
                 if strict:
-                    raise MorphcptError(f"{chunk_path}:{item.line}: {item.reason} {item.detail}".rstrip())
+                    source = source_line_of(chunk_path, item.line)
+                    where = f" ({experiment.data.corpus}:{source})" if source else ""
+                    raise MorphcptError(f"{chunk_path}:{item.line}{where}: {item.reason} {item.detail}".rstrip())
                 rejects.append(item)
                 continue
             batch.append(item.text)
@@ -141,9 +157,14 @@ def preprocess_chunk(
 
     try:
         docs, tokens = write_documents(prefix, documents(), tokenizer.vocab_size)
+        sources = _source_lines(chunk_path, {r.line for r in rejects})
         with atomic_output(rejects_path) as tmp, tmp.open("w", encoding="utf-8") as handle:
             for r in rejects:
-                handle.write(json.dumps({"line": r.line, "reason": r.reason, "detail": r.detail}) + "\n")
+                record = {"line": r.line, "reason": r.reason, "detail": r.detail}
+                if r.line in sources:
+                    # The chunk is an interleaving of the corpus: name the corpus line too.
+                    record["source"] = f"{experiment.data.corpus}:{sources[r.line]}"
+                handle.write(json.dumps(record) + "\n")
         if docs + len(rejects) != lines:
             raise MorphcptError(f"{chunk_path}: {lines} lines but {docs} written + {len(rejects)} rejected")
         facts = {

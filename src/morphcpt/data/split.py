@@ -41,14 +41,32 @@ def corpus_lines(path: Path, text_key: str = "text", keep: list[str] | None = No
             yield raw if raw.endswith(b"\n") else raw + b"\n"
 
 
+def source_lines_path(chunk: Path) -> Path:
+    """Beside each chunk: the corpus line of each of its lines (one number a line), for reject reports."""
+    return chunk.with_name(chunk.name.removesuffix(".jsonl") + ".source-lines")
+
+
+def source_line_of(chunk: Path, line: int) -> int | None:
+    """The corpus line a chunk's line came from (None for a chunk split before the map existed)."""
+    try:
+        with source_lines_path(chunk).open(encoding="ascii") as handle:
+            for number, value in enumerate(handle, start=1):
+                if number == line:
+                    return int(value)
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 def split_corpus(corpus: Path, out_dir: Path, num_chunks: int, text_key: str = "text") -> dict[str, Any]:
     """Write chunk_0001.jsonl ... and manifest.json; skip when a valid manifest for this input exists."""
     if not corpus.exists():
         raise MorphcptError(f"corpus {corpus} not found; run the download stage first (morphcpt download)")
     chunks = [out_dir / chunk_name(i) for i in range(1, num_chunks + 1)]
+    maps = [source_lines_path(path) for path in chunks]
     parameters = {"corpus": str(corpus), "corpus_bytes": corpus.stat().st_size, "num_chunks": num_chunks}
     manifest_path = out_dir / MANIFEST
-    done = read_valid_marker(manifest_path, chunks, parameters)
+    done = read_valid_marker(manifest_path, [*chunks, *maps], parameters)
     if done is not None and manifest_path.exists():
         return json.loads(manifest_path.read_text())
     sizes = [0] * num_chunks
@@ -59,14 +77,17 @@ def split_corpus(corpus: Path, out_dir: Path, num_chunks: int, text_key: str = "
     with ExitStack() as stack:
         temps = [stack.enter_context(atomic_output(path)) for path in chunks]
         handles = [stack.enter_context(tmp.open("wb")) for tmp in temps]
-        for raw in corpus_lines(corpus, text_key):
+        map_temps = [stack.enter_context(atomic_output(path)) for path in maps]
+        map_handles = [stack.enter_context(tmp.open("w", encoding="ascii")) for tmp in map_temps]
+        for source_line, raw in enumerate(corpus_lines(corpus, text_key), start=1):
             target = min(range(num_chunks), key=sizes.__getitem__)
             handles[target].write(raw)
+            map_handles[target].write(f"{source_line}\n")
             digests[target].update(raw)
             sizes[target] += len(raw)
             lines[target] += 1
             total_lines += 1
-        for handle in handles:
+        for handle in [*handles, *map_handles]:
             handle.close()
     manifest = {
         "corpus": str(corpus),
@@ -78,5 +99,5 @@ def split_corpus(corpus: Path, out_dir: Path, num_chunks: int, text_key: str = "
         ],
     }
     write_json_atomic(manifest_path, manifest)
-    write_marker(manifest_path, chunks, parameters, lines=total_lines)
+    write_marker(manifest_path, [*chunks, *maps], parameters, lines=total_lines)
     return manifest
