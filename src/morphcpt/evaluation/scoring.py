@@ -28,9 +28,19 @@ from morphcpt.languages import LanguagePack, resolve_language
 _PUNCT = re.compile(r"^[\s\"'`.,;:!?()\[\]]+|[\s\"'`.,;:!?()\[\]]+$")
 
 
-def normalize(text: str) -> str:
-    """Lower case, whitespace collapsed, surrounding quotes and punctuation stripped."""
-    return _PUNCT.sub("", " ".join(text.lower().split()))
+_CASE_TASK = re.compile(r"upper|lower|capital|case", re.IGNORECASE)
+
+
+def case_matters(task: str) -> bool:
+    """A task about letter case (PACUTE's uppercase/lowercase manipulations): lower-casing both sides would
+    let a copy of the input pass, so such answers are compared with their case."""
+    return bool(_CASE_TASK.search(task))
+
+
+def normalize(text: str, keep_case: bool = False) -> str:
+    """Lower case (unless `keep_case`), whitespace collapsed, surrounding quotes and punctuation stripped."""
+    collapsed = " ".join(text.split())
+    return _PUNCT.sub("", collapsed if keep_case else collapsed.lower())
 
 
 def context(item: Item, lang: str, language: LanguagePack) -> str:
@@ -232,7 +242,7 @@ def _gen_record(item: Item, lang: str, text: str) -> dict[str, Any]:
         **_base(item, "gen", lang),
         "answer": item.answer,
         "output": text,
-        "correct": normalize(text) == normalize(item.answer),
+        "correct": normalize(text, case_matters(item.task)) == normalize(item.answer, case_matters(item.task)),
     }
 
 

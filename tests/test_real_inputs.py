@@ -1,5 +1,6 @@
-"""Real inputs that broke the reader: a UTF-8 byte-order mark, an escaped lone surrogate. Every line is a
-record or a counted rejection with its line and reason; nothing else in the file is lost."""
+"""Real inputs that broke the data and evaluation path: a UTF-8 byte-order mark, an escaped lone surrogate,
+a killed writer's temporaries, rejects that only named the chunk line, and case tasks that exact match let
+pass by copying. Every line is a record or a counted rejection with its line and reason; nothing is lost."""
 
 from __future__ import annotations
 
@@ -86,3 +87,14 @@ def test_rejects_name_the_corpus_line_and_the_cli_prints_the_rejects_file(tmp_pa
         "invalid_json": "data/corpora/demo_tl.jsonl:11",
         "unencodable_text": "data/corpora/demo_tl.jsonl:22",
     }
+
+
+def test_exact_match_keeps_case_only_where_the_task_is_about_case() -> None:
+    from morphcpt.evaluation.scoring import case_matters, normalize
+
+    assert case_matters("uppercase") and case_matters("to_lowercase") and not case_matters("apply_infix")
+    # A case task: copying the lower-case input must not pass.
+    assert normalize(" bahay. ", case_matters("uppercase")) != normalize("BAHAY", case_matters("uppercase"))
+    assert normalize("BAHAY", case_matters("uppercase")) == normalize('"BAHAY"', case_matters("uppercase"))
+    # Any other task: case and surrounding punctuation do not matter.
+    assert normalize("Kumain.", case_matters("apply_infix")) == normalize("kumain", case_matters("apply_infix"))
