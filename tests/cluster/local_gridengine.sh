@@ -65,7 +65,8 @@ wait_for() {
 }
 
 queue_ready() {
-  # all.q@host is up once the execd reported in: its state column no longer holds u (unknown) or a (alarm).
+  # all.q@host is up once the execd reported in: its state column no longer holds u (unknown) or a (alarm;
+  # the queue has no load thresholds, so this means the execd sent no load report yet).
   local line
   line=$(timeout 10 qstat -f -q all.q 2>/dev/null | grep "^all.q@") || return 1
   [[ $(awk '{print $6}' <<<"$line") != *[ua]* ]]
@@ -134,7 +135,10 @@ EOF
     qconf -sq >"$conf/all.q"
     # Jobs' $TMPDIR under DIR too: it is named <job>.<task>.<queue>, the same in two clusters at once.
     mkdir -p "$dir/tmp"
-    edit "$conf/all.q" qname all.q hostlist @allhosts slots "$slots" pe_list NONE shell /bin/bash tmpdir "$dir/tmp"
+    # No load thresholds: on a busy machine (tests beside a CPU hog, a loaded CI runner) the default
+    # np_load_avg=1.75 puts the queue in alarm state and nothing is scheduled.
+    edit "$conf/all.q" qname all.q hostlist @allhosts slots "$slots" pe_list NONE shell /bin/bash tmpdir "$dir/tmp" \
+      load_thresholds NONE
     { qconf -Aq "$conf/all.q" || qconf -Mq "$conf/all.q"; } >&3 2>&1
     exec 3>&-
     touch "$conf/configured"
