@@ -98,3 +98,32 @@ def test_exact_match_keeps_case_only_where_the_task_is_about_case() -> None:
     assert normalize("BAHAY", case_matters("uppercase")) == normalize('"BAHAY"', case_matters("uppercase"))
     # Any other task: case and surrounding punctuation do not matter.
     assert normalize("Kumain.", case_matters("apply_infix")) == normalize("kumain", case_matters("apply_infix"))
+
+
+def _pacute(text: str, choices: list[str], label: str, subcategory: str = "affix") -> str:
+    import json
+
+    prompt = {"text_en": text, **{f"choice{i}": c for i, c in enumerate(choices, start=1)}}
+    return json.dumps({"category": "affixation", "subcategory": subcategory, "prompts": [prompt], "label": label})
+
+
+def test_published_items_that_repeat_an_option_are_skipped_and_counted_and_concatenations_count_once(
+    tmp_path: Path, capsys: object
+) -> None:
+    from morphcpt.evaluation.run import load_benchmark
+
+    directory = tmp_path / "pacute"
+    directory.mkdir()
+    good = [_pacute(f"Which is right {i}?", [f"a{i}", f"b{i}", f"c{i}", f"d{i}"], "B") for i in range(3)]
+    repeated = _pacute("Which is right x?", ["kain", "kumain", "kain", "kinain"], "B")
+    repeated_gold = _pacute("Which is right y?", ["kain", "kumain", "kumain", "kinain"], "B")
+    (directory / "affixation.jsonl").write_text("\n".join([good[0], repeated, good[1], repeated_gold]) + "\n")
+    # A published "all" file that concatenates the suites: its copies count once.
+    (directory / "all.jsonl").write_text("\n".join([good[0], good[1], good[2]]) + "\n")
+    items = load_benchmark(tmp_path, "pacute")
+    assert sorted(item.prompt("en") for item in items) == [f"Which is right {i}?" for i in range(3)]
+    err = capsys.readouterr().err  # type: ignore[attr-defined]
+    assert "affixation.jsonl:2: skipped (repeated option)" in err
+    assert "affixation.jsonl:4: skipped (repeated option is gold)" in err
+    assert "2 item(s) of all.jsonl repeat items of affixation.jsonl; counted once" in err
+    assert "skipped 2 item(s): {'repeated_option': 1, 'repeated_option_is_gold': 1}" in err

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,8 +128,19 @@ def _from_pacute(data: dict[str, Any], path: Path, line: int) -> Item:
     )
 
 
-def read_items(path: Path) -> list[Item]:
-    """Items of one JSONL file in either format; a malformed line is an error naming the file and line."""
+def repeated_option(item: Item) -> str | None:
+    """Why a published MCQ item cannot be scored fairly, or None: an option appears twice (a model cannot
+    be told apart from a coin flip between the copies), worse when the repeated option is the gold."""
+    if not item.options or len(set(item.options)) == len(item.options):
+        return None
+    repeated = {o for o in item.options if item.options.count(o) > 1}
+    return "repeated_option_is_gold" if item.answer in repeated else "repeated_option"
+
+
+def read_items(path: Path, skipped: Counter[str] | None = None) -> list[Item]:
+    """Items of one JSONL file in either format; a malformed line is an error naming the file and line.
+    Published (PACUTE) items that repeat an option are skipped, counted in `skipped` by reason, and named
+    in a warning: real files hold a few, and one must not cost the whole file."""
     items: list[Item] = []
     seen: set[str] = set()
     for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
@@ -136,6 +149,13 @@ def read_items(path: Path) -> list[Item]:
         try:
             data = json.loads(raw)
             item = _from_pacute(data, path, number) if "prompts" in data else _from_ours(data)
+            why = repeated_option(item) if "prompts" in data else None
+            if why is not None:
+                if skipped is not None:
+                    skipped[why] += 1
+                print(f"warning: {path}:{number}: skipped ({why.replace('_', ' ')}): {list(item.options)}",
+                      file=sys.stderr)  # fmt: skip
+                continue
             item.check()
         except MorphcptError:
             raise

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,26 @@ def load_benchmark(benchmarks_dir: Path, benchmark: str) -> list[Item]:
     files = sorted(directory.glob("*.jsonl"))
     if not files:
         raise MorphcptError(f"{directory}: no benchmark files; run `morphcpt benchmarks` first")
-    return [item for path in files for item in read_items(path)]
+    skipped: Counter[str] = Counter()
+    items: list[Item] = []
+    first_seen: dict[tuple[object, ...], str] = {}
+    repeats: Counter[tuple[str, str]] = Counter()
+    for path in files:
+        for item in read_items(path, skipped):
+            # Published suites ship concatenations of others: the same item from two files counts once.
+            key = (item.suite, item.task, item.prompt("en"), item.options, item.answer)
+            if key in first_seen:
+                repeats[(path.name, first_seen[key])] += 1
+                continue
+            first_seen[key] = path.name
+            items.append(item)
+    for (later, earlier), count in sorted(repeats.items()):
+        print(f"warning: {directory}: {count} item(s) of {later} repeat items of {earlier}; counted once",
+              file=sys.stderr)  # fmt: skip
+    if skipped:
+        print(f"warning: {directory}: skipped {sum(skipped.values())} item(s): {dict(sorted(skipped.items()))}",
+              file=sys.stderr)  # fmt: skip
+    return items
 
 
 def evaluate_scorers(
