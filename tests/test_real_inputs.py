@@ -127,3 +127,38 @@ def test_published_items_that_repeat_an_option_are_skipped_and_counted_and_conca
     assert "affixation.jsonl:4: skipped (repeated option is gold)" in err
     assert "2 item(s) of all.jsonl repeat items of affixation.jsonl; counted once" in err
     assert "skipped 2 item(s): {'repeated_option': 1, 'repeated_option_is_gold': 1}" in err
+
+
+def test_an_item_is_scored_only_in_the_modes_its_prompt_supports(tmp_path: Path) -> None:
+    from morphcpt.evaluation.items import read_items
+
+    path = tmp_path / "mixed.jsonl"
+    lettered = _pacute("Pick A-D: which is right?", ["a", "b", "c", "d"], "C")
+    import json
+
+    options = {"correct": "kumain", "incorrect1": "kain", "incorrect2": "kinain", "incorrect3": "ukain"}
+    prompt = {"text_en": "Add -um- to kain.", "mcq_options": options}
+    asked = json.dumps({"category": "affixation", "subcategory": "infix", "label": "kumain", "prompts": [prompt]})
+    path.write_text(lettered + "\n" + asked + "\n")
+    first, second = read_items(path)
+    assert first.modes == ("mcq",) and second.modes == ("mcq", "gen")
+
+
+def test_summaries_report_each_subcategory_as_well_as_the_category(tmp_path: Path) -> None:
+    import json
+
+    from morphcpt.evaluation.scoring import summarize
+
+    records = [
+        {"suite": "affixation", "task": "infix", "mode": "gen", "correct": True},
+        {"suite": "affixation", "task": "infix", "mode": "gen", "correct": False},
+        {"suite": "affixation", "task": "suffix", "mode": "gen", "correct": True},
+    ]
+    path = tmp_path / "pacute.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    gen = summarize(path)["affixation"]["gen"]
+    assert (gen["n"], gen["correct"]) == (3, 2)
+    assert gen["by_task"] == {
+        "infix": {"n": 2, "correct": 1, "accuracy": 0.5},
+        "suffix": {"n": 1, "correct": 1, "accuracy": 1.0},
+    }

@@ -54,6 +54,14 @@ class Item:
     def has_options(self) -> bool:
         return bool(self.options)
 
+    @property
+    def modes(self) -> tuple[str, ...]:
+        """The scoring modes the prompt supports: a published item whose prompt asks to pick a lettered
+        choice is MCQ only (asked to generate, the model would answer about options it never sees)."""
+        if not self.options:
+            return ("gen",)
+        return ("mcq",) if self.source.get("prompt") == "choices" else ("mcq", "gen")
+
     def check(self) -> None:
         if not self.options and self.gold == -1:
             return
@@ -92,7 +100,9 @@ def _from_pacute(data: dict[str, Any], path: Path, line: int) -> Item:
     prompt = data["prompts"][0]
     label = str(data["label"]).strip()
     choices = [prompt.get(f"choice{i}") for i in range(1, 5)]
+    prompt_kind = "answer"  # the prompt asks for the answer itself: scored by MCQ and by generation
     if all(isinstance(c, str) for c in choices) and label in LETTERS:
+        prompt_kind = "choices"  # the prompt lists lettered choices: MCQ only
         options = tuple(str(c) for c in choices)
         gold = LETTERS.index(label)
         answer = options[gold]
@@ -124,7 +134,7 @@ def _from_pacute(data: dict[str, Any], path: Path, line: int) -> Item:
         answer=answer,
         options=options,
         gold=gold,
-        source={"format": "pacute", "file": path.name, "line": line},
+        source={"format": "pacute", "file": path.name, "line": line, "prompt": prompt_kind},
     )
 
 

@@ -194,7 +194,7 @@ def score_benchmark(
     with out.open("a", encoding="utf-8") as handle:
         for mode in modes:
             for lang in langs:
-                todo = [i for i in items if (i.id, mode, lang) not in done and (mode == "gen" or i.has_options)]
+                todo = [i for i in items if (i.id, mode, lang) not in done and mode in i.modes]
                 if progress:
                     progress.advance(task, len(items) - len(todo))
                 for batch in _batches(todo, batch_size):
@@ -247,7 +247,8 @@ def _gen_record(item: Item, lang: str, text: str) -> dict[str, Any]:
 
 
 def summarize(results_file: Path) -> dict[str, Any]:
-    """Accuracy per suite and mode (and the normalised MCQ accuracy) from the per-item records."""
+    """Accuracy per suite and mode (and the normalised MCQ accuracy), and per subcategory (task) within
+    each, from the per-item records."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for line in results_file.read_text(encoding="utf-8").splitlines():
         record = json.loads(line)
@@ -261,6 +262,14 @@ def summarize(results_file: Path) -> dict[str, Any]:
         if mode == "mcq":
             entry["correct_norm"] = sum(r["correct_norm"] for r in records)
             entry["accuracy_norm"] = entry["correct_norm"] / entry["n"]
+        by_task: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for record in records:
+            by_task[record.get("task", "")][0] += 1
+            by_task[record.get("task", "")][1] += int(record["correct"])
+        entry["by_task"] = {
+            task: {"n": n, "correct": correct, "accuracy": correct / n}
+            for task, (n, correct) in sorted(by_task.items())
+        }
         summary.setdefault(suite, {})[mode] = entry
     return summary
 
