@@ -27,6 +27,7 @@ from morphcpt.controller.executors import (
     SubmititBackend,
     SubmitUnit,
 )
+from morphcpt.processes import alive
 from morphcpt.render.scripts import RenderTarget
 
 # $1 script, $2 exit-status file, $3 walltime in seconds. `timeout` exits 124 when the walltime struck.
@@ -79,16 +80,6 @@ def pid_file(folder: Path, job_id: str) -> Path:
     return folder / f"{job_id}.pid"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class LocalBackend(SubmititBackend):
     name = "local"
     native_dependencies = False
@@ -118,7 +109,7 @@ class LocalBackend(SubmititBackend):
             if code >= 128 and code - 128 in (signal.SIGTERM, signal.SIGINT, signal.SIGKILL):
                 return JobState(CANCELLED, code, reason=f"killed by signal {code - 128}", **times)
             return JobState(FAILED, code, **times)
-        if started is not None and _alive(int(pids.read_text())):
+        if started is not None and alive(int(pids.read_text())):
             return JobState(RUNNING, started=started)
         return None
 

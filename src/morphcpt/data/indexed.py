@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from morphcpt.errors import MorphcptError
+from morphcpt.processes import alive
 
 # megatron-core picks uint16 for vocabularies under 65,500 tokens; larger ones (Gemma 3: 262k) need int32.
 UINT16_LIMIT = 65_500
@@ -23,16 +24,6 @@ def prefix_files(prefix: Path) -> tuple[Path, Path]:
     return prefix.with_name(prefix.name + ".bin"), prefix.with_name(prefix.name + ".idx")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's live process
-    return True
-
-
 def remove_dead_temporaries(prefix: Path) -> list[Path]:
     """Delete the temporaries (`.<prefix>.tmp-<pid>.bin/.idx`) that a killed writer left behind. Only writers
     that are certainly dead go: a process of this host with that pid no longer exists. (A task killed on
@@ -40,7 +31,7 @@ def remove_dead_temporaries(prefix: Path) -> list[Path]:
     removed = []
     for path in prefix.parent.glob(f".{prefix.name}.tmp-*"):
         pid = path.name.removeprefix(f".{prefix.name}.tmp-").split(".", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not alive(int(pid)):
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed
