@@ -12,7 +12,8 @@
 #   --name     enroot container name (default morphcpt-nemo; must match container.name in the profile)
 #   --install  mount: the repository is mounted at /workspace and put on PYTHONPATH (default; edits apply at once)
 #              pip:   additionally pip-install morphcpt's light dependencies into the container
-#   --force    re-import and re-create even if they exist
+#   --force    re-import and re-create even if they exist (the old image stays until the new one is in)
+#   --experiment  whose jobs the smoke test imports for (default seapile-tl-cpt)
 #   --dry-run  print the commands without running them
 #
 # Run it where enroot is installed (usually a compute node: `qsub -I` / `srun --pty`), once per image.
@@ -26,6 +27,7 @@ install=mount
 force=0
 smoke=1
 dry_run=0
+experiment=seapile-tl-cpt
 
 die() { echo "setup_enroot: $*" >&2; exit 2; }
 run() {
@@ -42,7 +44,8 @@ while (($#)); do
     --force) force=1; shift ;;
     --skip-smoke) smoke=0; shift ;;
     --dry-run) dry_run=1; shift ;;
-    -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --experiment) experiment=${2:?}; shift 2 ;;
+    -h|--help) sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
 done
@@ -61,8 +64,9 @@ if [[ -f "$sqsh" && $force -eq 0 ]]; then
   echo "setup_enroot: image $sqsh exists (use --force to re-import)"
 else
   run mkdir -p "$(dirname "$sqsh")"
-  ((force)) && run rm -f "$sqsh"
-  run enroot import --output "$sqsh" "docker://$image"
+  # Imported under a temporary name and renamed: a failed import (no registry access) keeps the old image.
+  run enroot import --output "$sqsh.importing" "docker://$image"
+  run mv -f "$sqsh.importing" "$sqsh"
 fi
 
 if ((!dry_run)) && enroot list | grep -qx -- "$name" && ((!force)); then
@@ -79,7 +83,19 @@ if [[ "$install" == pip ]]; then
 fi
 
 if ((smoke)); then
+  # Exactly the modules the experiment's job bodies import (from the stage types: `morphcpt job-modules`).
+  host_python=${MORPHCPT_HOST_PYTHON:-$([[ -x "$repo/.venv/bin/python" ]] && echo "$repo/.venv/bin/python" || echo python3)}
+  mapfile -t modules < <(cd "$repo" && PYTHONPATH="$repo/src${PYTHONPATH:+:$PYTHONPATH}" "$host_python" -m morphcpt job-modules -e "$experiment")
+  ((${#modules[@]})) || die "could not list the modules of experiment $experiment (morphcpt job-modules)"
   run "$repo/containers/run_in_enroot.sh" --name "$name" --image "$sqsh" -- python3 -c \
-    'import torch, nemo, morphcpt; from nemo.collections import llm; print("torch", torch.__version__, "cuda", torch.cuda.is_available(), "gpus", torch.cuda.device_count()); print("nemo", nemo.__version__, "morphcpt", morphcpt.__version__)'
+    'import importlib, sys
+missing = []
+for name in sys.argv[1:]:
+    try:
+        importlib.import_module(name)
+    except Exception as exc:
+        missing.append(f"{name} ({exc})")
+print("imported:", len(sys.argv) - 1 - len(missing), "of", len(sys.argv) - 1)
+sys.exit("missing in the container: " + ", ".join(missing) if missing else 0)' "${modules[@]}"
 fi
 echo "setup_enroot: done. Set container.image: $sqsh and container.name: $name in your cluster profile."

@@ -72,11 +72,19 @@ def test_setup_enroot_dry_run_shows_the_exact_commands(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     commands = [shlex.split(line[2:]) for line in result.stdout.splitlines() if line.startswith("+ ")]
     assert commands[0] == ["mkdir", "-p", str(sqsh.parent)]
-    assert commands[1] == ["enroot", "import", "--output", str(sqsh), "docker://nvcr.io#nvidia/nemo:25.07"]
-    assert commands[2] == ["enroot", "create", "--name", "mc", str(sqsh)]
-    assert commands[3][:6] == ["enroot", "start", "--rw", "--mount", f"{REPO}:/workspace", "mc"]
-    assert commands[-1][:5] == [str(RUN_IN_ENROOT), "--name", "mc", "--image", str(sqsh)]
-    assert "from nemo.collections import llm" in commands[-1][-1]
+    # Imported to a temporary name, then renamed: a failed import never leaves the profile without an image.
+    assert commands[1] == ["enroot", "import", "--output", f"{sqsh}.importing", "docker://nvcr.io#nvidia/nemo:25.07"]
+    assert commands[2] == ["mv", "-f", f"{sqsh}.importing", str(sqsh)]
+    assert commands[3] == ["enroot", "create", "--name", "mc", str(sqsh)]
+    assert commands[4][:6] == ["enroot", "start", "--rw", "--mount", f"{REPO}:/workspace", "mc"]
+    smoke = commands[-1]
+    assert smoke[:5] == [str(RUN_IN_ENROOT), "--name", "mc", "--image", str(sqsh)]
+    # The smoke test imports exactly what the experiment's jobs import, as the stage types declare it.
+    listed = run([sys.executable, "-m", "morphcpt", "job-modules", "-e", "seapile-tl-cpt"]).stdout.split()
+    assert smoke[smoke.index("-c") + 2 :] == listed
+    assert {"nemo.collections.llm", "ahocorasick", "megatron.core", "wordfreq", "submitit", "click"} <= set(listed)
+    demo = run([sys.executable, "-m", "morphcpt", "job-modules", "-e", "demo"]).stdout.split()
+    assert "transformers" in demo and not any(m.startswith("nemo") for m in demo)
 
 
 def test_setup_enroot_without_enroot_fails_clearly() -> None:

@@ -84,6 +84,20 @@ def graph(experiment: str, dot: bool) -> None:
     click.echo(jobs.dot() if dot else jobs.text(exp.name), nl=not dot)
 
 
+@cli.command("job-modules")
+@experiment_option
+def job_modules(experiment: str) -> None:
+    """The Python modules the experiment's jobs import, one a line: what its container must provide
+    (containers/setup_enroot.sh smoke-tests exactly these)."""
+    from morphcpt.graph import build_graph
+
+    exp = _experiment(experiment)
+    found = dict.fromkeys(["morphcpt", "click", "jinja2", "pydantic", "yaml", "rich", "submitit"])
+    for job in build_graph(exp):
+        found.update(dict.fromkeys(job.stage.modules(exp)))
+    click.echo("\n".join(found))
+
+
 @cli.command("run-stage")
 @experiment_option
 @click.argument("job")

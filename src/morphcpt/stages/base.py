@@ -57,6 +57,10 @@ class Stage:
     # Python modules the job imports (checked inside the container by verify-setup).
     job_modules: ClassVar[tuple[str, ...]] = ()
 
+    def modules(self, experiment: Any) -> tuple[str, ...]:
+        """The Python modules this stage's job imports in this experiment (what a container must provide)."""
+        return self.job_modules
+
     # ---------------------------------------------------------------- graph
 
     def check(self, experiment: Any, params: StageParams) -> list[str]:

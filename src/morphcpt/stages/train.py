@@ -25,10 +25,20 @@ class Train(Stage):
     Params = RunParams
     resumable = True
     body_template = "stages/train.j2"
-    job_modules = ("torch", "transformers", "megatron.core", "numpy", "tokenizers")
+    job_modules = ("megatron.core", "numpy", "tokenizers")  # plus the backend's (see modules())
 
     def check(self, experiment: Any, params: RunParams) -> list[str]:  # type: ignore[override]
         return known_run(experiment, params.run)
+
+    def modules(self, experiment: Any) -> tuple[str, ...]:
+        from morphcpt.training.backends import get_backend
+
+        # The data modules every backend reads its dataset with, and what the chosen backend itself needs.
+        return tuple(
+            dict.fromkeys(
+                ("megatron.core", "numpy", "tokenizers", *get_backend(experiment.training.backend).required_modules)
+            )
+        )
 
     def bindings(self, experiment: Any, params: RunParams) -> dict[str, str]:  # type: ignore[override]
         run = experiment.runs.get(params.run)
