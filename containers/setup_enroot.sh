@@ -86,7 +86,8 @@ if ((smoke)); then
   # Exactly the modules the experiment's job bodies import (from the stage types: `morphcpt job-modules`).
   host_python=${MORPHCPT_HOST_PYTHON:-$([[ -x "$repo/.venv/bin/python" ]] && echo "$repo/.venv/bin/python" || echo python3)}
   mapfile -t modules < <(cd "$repo" && PYTHONPATH="$repo/src${PYTHONPATH:+:$PYTHONPATH}" "$host_python" -m morphcpt job-modules -e "$experiment")
-  ((${#modules[@]})) || die "could not list the modules of experiment $experiment (morphcpt job-modules)"
+  ((${#modules[@]})) || die "could not list the modules of experiment $experiment with $host_python \
+(morphcpt job-modules needs morphcpt's core packages: run make venv, or set MORPHCPT_HOST_PYTHON)"
   run "$repo/containers/run_in_enroot.sh" --name "$name" --image "$sqsh" -- python3 -c \
     'import importlib, sys
 missing = []

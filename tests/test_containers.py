@@ -68,7 +68,8 @@ def test_run_in_enroot_refuses_an_interactive_shell_without_a_terminal() -> None
 
 def test_setup_enroot_dry_run_shows_the_exact_commands(tmp_path: Path) -> None:
     sqsh = tmp_path / "img" / "nemo.sqsh"
-    result = run([str(SETUP_ENROOT), "--dry-run", "--sqsh", str(sqsh), "--name", "mc", "--install", "pip"])
+    host = {"MORPHCPT_HOST_PYTHON": sys.executable}  # the login node's Python with morphcpt's core packages
+    result = run([str(SETUP_ENROOT), "--dry-run", "--sqsh", str(sqsh), "--name", "mc", "--install", "pip"], host)
     assert result.returncode == 0, result.stderr
     commands = [shlex.split(line[2:]) for line in result.stdout.splitlines() if line.startswith("+ ")]
     assert commands[0] == ["mkdir", "-p", str(sqsh.parent)]
