@@ -64,8 +64,3 @@ def run_task(spec: TaskSpec) -> int:
 def task_completion(ctx: RunContext, job: StageJob, task: int) -> Completion:
     """The disk's word on one task: done, or why it must run."""
     return job.stage.completion(ctx, job, task)
-
-
-def job_tasks(job: StageJob) -> list[int]:
-    """The tasks of a stage job: chunks 1..N for an array stage, task 0 for a plain job."""
-    return job.tasks()

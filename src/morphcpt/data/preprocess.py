@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from morphcpt.config import Experiment
+from morphcpt.context import Layout
 from morphcpt.data.corpus import DEFAULT_MAX_DOCUMENT_BYTES, Rejected, read_records
 from morphcpt.data.indexed import merge_prefixes, prefix_files, write_documents
 from morphcpt.data.markers import (
@@ -26,7 +27,7 @@ from morphcpt.data.markers import (
 )
 from morphcpt.data.processors import EditCounts, make_processor
 from morphcpt.data.seeds import task_rng
-from morphcpt.data.split import chunk_name, source_line_of, source_lines_path
+from morphcpt.data.split import chunk_name, source_lines
 from morphcpt.data.tokenizer import load_tokenizer
 from morphcpt.errors import MorphcptError
 from morphcpt.languages import get_language
@@ -38,11 +39,11 @@ R = TypeVar("R")
 
 
 def chunk_prefix(experiment: Experiment, variant: str, chunk: int) -> Path:
-    return Path(experiment.data.processed_dir) / variant / f"chunk_{chunk:04d}"
+    return Layout(experiment).chunk_prefix(variant, chunk)
 
 
 def merged_prefix(experiment: Experiment, variant: str) -> Path:
-    return Path(experiment.data.processed_dir) / variant / "all"
+    return Layout(experiment).merged_prefix(variant)
 
 
 def _readable_checksum(path: Path) -> str:
@@ -72,20 +73,6 @@ def prefetched(pool: Executor, function: Callable[[T], R], items: Iterable[T]) -
             yield pending.popleft().result()
     while pending:
         yield pending.popleft().result()
-
-
-def _source_lines(chunk: Path, wanted: set[int]) -> dict[int, int]:
-    if not wanted:
-        return {}
-    found: dict[int, int] = {}
-    try:
-        with source_lines_path(chunk).open(encoding="ascii") as handle:
-            for number, value in enumerate(handle, start=1):
-                if number in wanted:
-                    found[number] = int(value)
-    except (OSError, ValueError):
-        return {}
-    return found
 
 
 def preprocess_chunk(
@@ -129,7 +116,7 @@ def preprocess_chunk(
             lines += 1
             if isinstance(item, Rejected):
                 if strict:
-                    source = source_line_of(chunk_path, item.line)
+                    source = source_lines(chunk_path, {item.line}).get(item.line)
                     where = f" ({experiment.data.corpus}:{source})" if source else ""
                     raise MorphcptError(f"{chunk_path}:{item.line}{where}: {item.reason} {item.detail}".rstrip())
                 rejects.append(item)
@@ -157,7 +144,7 @@ def preprocess_chunk(
 
     try:
         docs, tokens = write_documents(prefix, documents(), tokenizer.vocab_size)
-        sources = _source_lines(chunk_path, {r.line for r in rejects})
+        sources = source_lines(chunk_path, {r.line for r in rejects})
         with atomic_output(rejects_path) as tmp, tmp.open("w", encoding="utf-8") as handle:
             for r in rejects:
                 record = {"line": r.line, "reason": r.reason, "detail": r.detail}

@@ -13,14 +13,11 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from morphcpt.context import SPLIT_MANIFEST, chunk_name
 from morphcpt.data.markers import atomic_output, file_sha256, read_valid_marker, write_json_atomic, write_marker
 from morphcpt.errors import MorphcptError
 
-MANIFEST = "manifest.json"
-
-
-def chunk_name(index: int) -> str:
-    return f"chunk_{index:04d}.jsonl"
+MANIFEST = SPLIT_MANIFEST
 
 
 def _parquet_lines(path: Path, text_key: str, keep: list[str]) -> Iterator[bytes]:
@@ -46,16 +43,19 @@ def source_lines_path(chunk: Path) -> Path:
     return chunk.with_name(chunk.name.removesuffix(".jsonl") + ".source-lines")
 
 
-def source_line_of(chunk: Path, line: int) -> int | None:
-    """The corpus line a chunk's line came from (None for a chunk split before the map existed)."""
+def source_lines(chunk: Path, wanted: set[int]) -> dict[int, int]:
+    """The corpus line of each wanted chunk line ({} for a chunk split before the map existed)."""
+    found: dict[int, int] = {}
+    if not wanted:
+        return found
     try:
         with source_lines_path(chunk).open(encoding="ascii") as handle:
             for number, value in enumerate(handle, start=1):
-                if number == line:
-                    return int(value)
+                if number in wanted:
+                    found[number] = int(value)
     except (OSError, ValueError):
-        return None
-    return None
+        return {}
+    return found
 
 
 def split_corpus(corpus: Path, out_dir: Path, num_chunks: int, text_key: str = "text") -> dict[str, Any]:

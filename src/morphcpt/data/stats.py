@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from morphcpt.config import Experiment
+from morphcpt.context import STATS_FILE
 from morphcpt.data.corpus import Record, read_records
 from morphcpt.data.markers import marker_path, write_json_atomic
 from morphcpt.data.preprocess import DEFAULT_CACHE, chunk_prefix
@@ -31,8 +32,6 @@ from morphcpt.data.split import chunk_name
 from morphcpt.data.tokenizer import Tokenizer, load_tokenizer
 from morphcpt.errors import MorphcptError
 from morphcpt.languages import LanguagePack, get_language
-
-STATS_FILE = "data_stats.json"
 
 
 @dataclass(frozen=True)
