@@ -7,14 +7,23 @@ PY_DIRS := $(wildcard src tests scripts training bench)
 SLURM_DIR ?= $(CURDIR)/.slurm
 EXTRAS ?= data,train,eval,dev
 
-.PHONY: venv system-deps test lint format demo readme-results demo-slurm demo-render slurm-up slurm-down clean-jobs nemo-venv nemo-check
+.PHONY: venv system-deps test lint format demo readme-results demo-readme demo-slurm demo-render slurm-up slurm-down clean-jobs nemo-venv nemo-check
 
 venv: $(VENV)/.installed
 
+# TORCH_CPU=1 takes PyTorch's CPU wheel from its own index (about 200 MB) instead of the CUDA build that the
+# public index gives for torch==2.13.0 on Linux (several GB of nvidia-* packages). Off by default: only the
+# public index is reachable from CI. Clusters never use this venv's torch: jobs run in the NeMo container.
+TORCH_CPU ?= 0
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH_INDEX_ARGS := $(if $(filter 1,$(TORCH_CPU)),--index-url $(TORCH_CPU_INDEX) --extra-index-url https://pypi.org/simple,)
+
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 needed, got {sys.version.split()[0]}"'
+	@if [ "$(TORCH_CPU)" != 1 ] && ! command -v nvidia-smi >/dev/null && [ ! -e /proc/driver/nvidia ]; then \
+	  echo "note: no NVIDIA GPU here; if pip starts a multi-GB CUDA download, stop it and run 'make $(MAKECMDGOALS) TORCH_CPU=1' for PyTorch's CPU wheel"; fi
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[$(EXTRAS)]'
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(TORCH_INDEX_ARGS) -c constraints.txt -e '.[$(EXTRAS)]'
 	touch $@
 
 system-deps:
@@ -58,9 +67,19 @@ demo: venv
 	$(VENV_PY) -m morphcpt demo-data --experiment demo
 	$(VENV_PY) -m morphcpt submit demo --profile local --watch --interval 2
 
-# The README's demo table and plot, from the last demo's results/.
+# The README's demo table and plot, from the last demo's results/ in this checkout.
 readme-results: venv
 	$(VENV_PY) scripts/update_readme_results.py
+
+# The same from a fresh demo of HEAD: a clean clone (committed code only, so the README can name the commit
+# that produced its figures) run with this checkout's .venv on the clone's own sources.
+DEMO_README_DIR ?= build/demo-readme
+demo-readme: venv
+	rm -rf $(DEMO_README_DIR) && git clone --quiet . $(DEMO_README_DIR)
+	ln -s $(CURDIR)/$(VENV) $(DEMO_README_DIR)/.venv
+	cd $(DEMO_README_DIR) && PYTHONPATH=$$PWD/src .venv/bin/python -m morphcpt demo-data --experiment demo
+	cd $(DEMO_README_DIR) && PYTHONPATH=$$PWD/src .venv/bin/python -m morphcpt submit demo --profile local --watch --interval 2
+	$(VENV_PY) scripts/update_readme_results.py $(DEMO_README_DIR)/results --checkout $(DEMO_README_DIR)
 
 # The same on the local real Slurm (started here if it is not running), with native afterok dependencies.
 demo-slurm: venv

@@ -1,15 +1,20 @@
-"""Write the demo's PACUTE MCQ table and plot into README.md from the demo's own results (after `make demo`).
+"""Write the demo's PACUTE MCQ table and plot into README.md from a demo run's own results.
 
-The table between the `demo-results` comment markers is replaced by the MCQ rows of results/report.md's
-PACUTE section, and results/pacute_mcq.png is copied to docs/demo_pacute_mcq.png: README figures come from a
-command, never by hand.
+The table between the `demo-results` comment markers is replaced by the MCQ rows of the run's
+results/report.md PACUTE section, with a line naming the commit and date of the run, and its
+results/pacute_mcq.png is copied to docs/demo_pacute_mcq.png: README figures come from a command, never by hand.
+
+    make demo-readme     # a fresh demo in a clean clone of HEAD (build/demo-readme), then this script on it
+    make readme-results  # this script on the last `make demo` in this checkout (commit: this checkout's HEAD)
 """
 
 from __future__ import annotations
 
+import argparse
 import re
 import shutil
-import sys
+import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,10 +33,24 @@ def pacute_mcq_table(report: Path) -> str:
     return "\n".join(lines)
 
 
-def main(results: Path = REPO / "results") -> int:
+def run_stamp(checkout: Path, report: Path) -> str:
+    """'commit abc1234 (2026-12-02)': the checkout's HEAD, marked when it has uncommitted changes to tracked
+    files (then the run is not exactly that commit), and the day the report was written."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(checkout), *args], capture_output=True, text=True, check=True).stdout
+
+    commit = git("rev-parse", "--short=10", "HEAD").strip()
+    dirty = " plus uncommitted changes" if git("status", "--porcelain", "--untracked-files=no").strip() else ""
+    day = datetime.fromtimestamp(report.stat().st_mtime, UTC).strftime("%Y-%m-%d")
+    return f"commit {commit}{dirty} ({day})"
+
+
+def main(results: Path, checkout: Path) -> int:
     readme = REPO / "README.md"
     text = readme.read_text(encoding="utf-8")
     table = pacute_mcq_table(results / "report.md")
+    table += f"\n\nFrom the demo run of {run_stamp(checkout, results / 'report.md')}, written by `make demo-readme`."
     block = re.compile(re.escape(START) + ".*?" + re.escape(END), re.DOTALL)
     if not block.search(text):
         raise SystemExit(f"{readme}: no {START} ... {END} block")
@@ -42,4 +61,8 @@ def main(results: Path = REPO / "results") -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "results"))
+    parser = argparse.ArgumentParser(description="README's demo table and plot from a demo run's results")
+    parser.add_argument("results", nargs="?", type=Path, default=REPO / "results")
+    parser.add_argument("--checkout", type=Path, default=REPO, help="the git checkout the run ran from")
+    args = parser.parse_args()
+    raise SystemExit(main(args.results, args.checkout))

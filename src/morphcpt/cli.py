@@ -173,10 +173,12 @@ def demo_data(experiment: str, documents: int, vocab_size: int) -> None:
     if not source:
         raise click.UsageError(f"experiment {exp.name} has no data.source.local_path to build")
     corpus = Path(source)
-    if not corpus.exists():
+    if corpus.exists():
+        click.echo(f"corpus: {corpus} exists, kept ({corpus.stat().st_size / 1e6:.1f} MB)")
+    else:
         corpus.parent.mkdir(parents=True, exist_ok=True)
-        size = build_corpus(corpus, documents=documents, seed=exp.seed, language=get_language(exp.language))
-        click.echo(f"corpus: {corpus} ({documents} documents, {size / 1e6:.1f} MB)")
+        report = build_corpus(corpus, documents=documents, seed=exp.seed, language=get_language(exp.language))
+        click.echo("\n".join(report.lines()))
     tokenizer = Path(exp.data.tokenizer)
     if tokenizer.suffix == ".json" and not tokenizer.exists():
         tokenizer.parent.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ documents are drawn from the pool of both, so the corpus is deterministic by see
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,28 @@ def generated_sentences(count: int, seed: int, words: list[str], weights: np.nda
     return sentences
 
 
+@dataclass(frozen=True)
+class CorpusReport:
+    """What a built corpus is made of: printed by demo-data, so a reader knows where its text comes from."""
+
+    path: Path
+    documents: int
+    bytes: int
+    real_sentences: int
+    real_source: str
+    generated_sentences: int
+    words: int
+    words_source: str
+
+    def lines(self) -> list[str]:
+        return [
+            f"corpus: {self.path} ({self.documents} documents, {self.bytes / 1e6:.1f} MB), drawn from",
+            f"  {self.real_sentences} real sentences: {self.real_source}",
+            f"  {self.generated_sentences} sentences generated from the {self.words} most frequent words of "
+            f"{self.words_source}",
+        ]
+
+
 def build_corpus(
     out: Path,
     documents: int,
@@ -36,21 +59,31 @@ def build_corpus(
     sentences_per_doc: tuple[int, int] = (2, 8),
     *,
     language: LanguagePack | str,
-) -> int:
-    """Write `documents` JSONL records {"text": ...} in `language`; returns the bytes written. Deterministic
-    by seed."""
+) -> CorpusReport:
+    """Write `documents` JSONL records {"text": ...} in `language`. Deterministic by seed."""
     pack = resolve_language(language)
     if pack.corpus is None:
         raise MorphcptError(f"language pack {pack.code} has no offline corpus; give data.source another source")
     rng = np.random.default_rng(seed)
     real = pack.corpus.sentences()
     words, weights = pack.corpus.words(WORD_LIST_SIZE)
-    pool = real + generated_sentences(max(2000, documents), seed, words, weights)
+    generated = generated_sentences(max(2000, documents), seed, words, weights)
+    pool = real + generated
     with atomic_output(out) as tmp, tmp.open("w", encoding="utf-8") as handle:
         for _ in range(documents):
             picks = rng.integers(0, len(pool), size=int(rng.integers(*sentences_per_doc)))
             handle.write(json.dumps({"text": " ".join(pool[i] for i in picks)}, ensure_ascii=False) + "\n")
-    return out.stat().st_size
+    source = pack.corpus
+    return CorpusReport(
+        out,
+        documents,
+        out.stat().st_size,
+        len(real),
+        source.sentences_source,
+        len(generated),
+        len(words),
+        source.words_source,
+    )
 
 
 def train_bytelevel_tokenizer(corpus: Path, out: Path, vocab_size: int = 4000) -> Path:

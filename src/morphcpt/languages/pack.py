@@ -55,6 +55,9 @@ class CorpusSource:
 
     sentences: Callable[[], list[str]]
     words: Callable[[int], tuple[list[str], np.ndarray]]
+    # Where each part comes from, printed by demo-data so a reader knows what the corpus is made of.
+    sentences_source: str = "real sentences"
+    words_source: str = "a frequency word list"
 
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: one object per language

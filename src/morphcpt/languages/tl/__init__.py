@@ -33,5 +33,10 @@ PACK = LanguagePack(
     answer_cues={"en": "Answer:", "tl": "Sagot:"},
     benchmarks=BenchmarkSource(makers=_makers, noise_letters="aeioubdgklmnprst"),
     annotated_words=files.ANNOTATED_WORDS_FILE,
-    corpus=CorpusSource(sentences=corpus.firefox_strings, words=corpus.frequent_words),
+    corpus=CorpusSource(
+        sentences=corpus.firefox_strings,
+        words=corpus.frequent_words,
+        sentences_source=corpus.SENTENCES_SOURCE,
+        words_source=corpus.WORDS_SOURCE,
+    ),
 )

@@ -1,7 +1,8 @@
 """Material for the offline Tagalog demo corpus, from packaged text (no hub access):
 
-- Firefox's Tagalog language pack (Debian `firefox-esr-l10n-tl`, MPL-2.0): UI strings, real Tagalog
-  sentences; none when it is not installed.
+- Firefox's Tagalog language pack (Debian `firefox-esr-l10n-tl` 153.8.0esr, MPL-2.0): UI strings, real
+  Tagalog sentences, shipped in firefox_strings.txt (scripts/extract_firefox_strings.py wrote it) so the demo
+  corpus is the same on every machine, whatever Firefox is or is not installed.
 - wordfreq's `fil` word list (PyPI `wordfreq`, CC-BY-SA 4.0 data): real words with their frequencies, from
   which the generic builder (morphcpt.data.offline_corpus) draws extra sentences with a seeded generator.
 """
@@ -13,19 +14,27 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from morphcpt.languages.tl.files import HERE
+
 if TYPE_CHECKING:
     import numpy as np
 
-FIREFOX_LANGPACK = Path("/usr/lib/firefox-esr/browser/extensions/langpack-tl@firefox-esr.mozilla.org.xpi")
+FIREFOX_STRINGS = HERE / "firefox_strings.txt"
+SENTENCES_SOURCE = "Firefox's Tagalog UI strings (Debian firefox-esr-l10n-tl 153.8.0esr, MPL-2.0, shipped)"
+WORDS_SOURCE = "wordfreq's 'fil' list (CC-BY-SA 4.0)"
 WORDFREQ_LANGUAGE = "fil"
 _PLACEABLE = re.compile(r"\{[^}]*\}|<[^>]*>|&[a-z]+;")
 _FTL_VALUE = re.compile(r"^[A-Za-z0-9_.-]+\s*=\s*(.+)$|^\s+\.[a-z-]+\s*=\s*(.+)$")
 
 
-def firefox_strings(path: Path = FIREFOX_LANGPACK) -> list[str]:
-    """Sentences of three or more words from the language pack's .ftl files (placeables removed)."""
-    if not path.exists():
-        return []
+def firefox_strings() -> list[str]:
+    """The shipped Firefox sentences, in file order."""
+    lines = FIREFOX_STRINGS.read_text(encoding="utf-8").splitlines()
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def strings_from_langpack(path: Path) -> list[str]:
+    """Sentences of three or more words from a Firefox language pack's .ftl files (placeables removed)."""
     strings: list[str] = []
     with zipfile.ZipFile(path) as archive:
         for name in sorted(archive.namelist()):
