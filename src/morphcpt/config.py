@@ -299,15 +299,30 @@ class VanillaVariant(StrictModel):
     processor: Literal["vanilla"]
 
 
+# What `expand_prop` means (docs/architecture.md, "StochasTok's rate", has the measured difference):
+# - attempts_per_document: int(len(document) x expand_prop) attempts, each on a uniformly random token of
+#   the current (growing) list; an attempt on a token without a split fails. What the StochasTok authors'
+#   code does (Sims et al. 2025), and the default, so that published settings mean the same here.
+# - per_token: each token is attempted with probability expand_prop and both halves of a split once more
+#   (this project's first definition; it realises more splits at the same value).
+# - splits_per_document: expand_prop is the target realised rate: about len(document) x expand_prop
+#   splits (rounded at random, so short documents are not rounded down), on random splittable tokens.
+Expansion = Literal["attempts_per_document", "per_token", "splits_per_document"]
+
+
 class StochastokVariant(StrictModel):
     processor: Literal["stochastok"]
     expand_prop: _Probability = 0.1
+    expansion: Expansion = "attempts_per_document"
 
 
 class PatokVariant(StrictModel):
     processor: Literal["patok"]
     contract_prop: _Probability = 0.9
     expand_prop: _Probability = 0.1
+    # Patok's own code expands non-affix tokens as StochasTok's authors do (int(len x expand_prop) attempts,
+    # an affix drawn is drawn again), so it shares the definitions and the default.
+    expansion: Expansion = "attempts_per_document"
     affix_awareness: _Probability = 0.95
     num_toks_to_cont: list[PositiveInt] = [2, 3, 4]
     contract_prob: list[_Probability] = [0.35, 0.35, 0.3]

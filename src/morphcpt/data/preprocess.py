@@ -25,7 +25,7 @@ from morphcpt.data.markers import (
     remove_marker,
     write_marker,
 )
-from morphcpt.data.processors import EditCounts, make_processor
+from morphcpt.data.processors import EditCounts, expansion_record, make_processor
 from morphcpt.data.seeds import task_rng
 from morphcpt.data.split import chunk_name, source_lines
 from morphcpt.data.tokenizer import load_tokenizer
@@ -161,6 +161,8 @@ def preprocess_chunk(
             "rejected": len(rejects),
             "rejects_by_reason": dict(sorted(Counter(r.reason for r in rejects).items())),
             "edits": edits.as_dict(),
+            # Which definition of expand_prop made these edits and what it realised (None for vanilla).
+            "expansion": expansion_record(experiment.variants[variant], edits.as_dict()),
         }
         write_marker(prefix, [bin_path, idx_path, rejects_path], parameters, **facts)
     except OSError as exc:

@@ -3,18 +3,23 @@
 Edits change segmentation, never content: the output's token bytes concatenate to the input's.
 
 - vanilla: identity.
-- stochastok (Sims et al. 2025): each token is an expansion *attempt* with probability `expand_prop`; an
-  attempt on a token that has at least one split (two vocabulary tokens whose bytes concatenate to it)
-  replaces it by a uniformly chosen split, and each half is attempted once more at the same rate (splits
-  may be split again). Tokens without a split stay. So `expand_prop` is the attempt rate; the realised
-  rate (splits / input tokens) is lower and is reported in every chunk's marker.
+- stochastok (Sims et al. 2025): tokens that have at least one split (two vocabulary tokens whose bytes
+  concatenate to it) are replaced by a uniformly chosen split; `expansion` says how many and which:
+  - attempts_per_document (the authors' code, the default): int(len(document) x expand_prop) attempts, each
+    on a uniformly random token of the current list, which grows as splits happen (a half may be split
+    again); an attempt on a token without a split fails.
+  - per_token: each token is attempted with probability `expand_prop` and each half of a split once more.
+  - splits_per_document: about len(document) x expand_prop splits, each on a uniformly random splittable
+    token of the current list (`expand_prop` is the target realised rate).
+  The realised rate (splits / input tokens) and the definition are recorded in every chunk's marker.
 - patok: affix-aware, with the morpheme boundaries and affixes the language pack's segmenter finds. (1) A
   token that straddles a morpheme boundary is split at the boundary with probability `affix_awareness`.
   (2) Windows of n tokens (n drawn from `num_toks_to_cont` with weights `contract_prob`) start at each
   position with probability `contract_prop`; a window is contracted into one token when its bytes form a
   vocabulary token and it does not cross a morpheme boundary (crossing is allowed with probability
-  1 - affix_awareness). (3) StochasTok expansion at `expand_prop` on every token that is not exactly an
-  affix. Each step is one bounded pass, so it terminates on every input.
+  1 - affix_awareness). (3) StochasTok expansion at `expand_prop`, with the variant's `expansion`, on the
+  tokens that are not exactly an affix (as Patok's code does, an affix is never the target of an attempt;
+  the halves of a split are always eligible). Each step is bounded, so it terminates on every input.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from morphcpt.config import PatokVariant, StochastokVariant, VanillaVariant
+from morphcpt.config import Expansion, PatokVariant, StochastokVariant, VanillaVariant
 from morphcpt.data.markers import atomic_output
 from morphcpt.data.morphology import MorphologyIndex
 from morphcpt.data.ragged import gather_rows, ragged_positions
@@ -49,6 +54,7 @@ class EditCounts:
     expansions: int = 0
     contractions: int = 0
     boundary_splits: int = 0
+    expansion_attempts: int = 0
 
     def add(self, other: EditCounts) -> None:
         for name in self.__dataclass_fields__:
@@ -224,20 +230,177 @@ def _expand_once(
     return out, fresh, source
 
 
-def stochastok_expand(
-    ids: IntArray, rate: float, table: SplitTable, rng: np.random.Generator, eligible: IntArray | None = None
-) -> tuple[IntArray, int, IntArray]:
-    """Expanded ids, the number of splits, and for each output token the index of its input token."""
-    if rate <= 0 or len(ids) == 0:
-        return ids, 0, np.arange(len(ids))
+def split_counts(tokens: IntArray, table: SplitTable) -> IntArray:
+    """How many splits each token has."""
+    return table.offsets[tokens + 1] - table.offsets[tokens]
+
+
+def _expand_per_token(
+    ids: IntArray, rate: float, table: SplitTable, rng: np.random.Generator, eligible: IntArray | None
+) -> tuple[IntArray, IntArray, int, int]:
     attempt = rng.random(len(ids)) < rate
     if eligible is not None:
         attempt &= eligible
     before = len(ids)
+    attempts = int(attempt.sum())
     ids, fresh, first = _expand_once(ids, attempt, table, rng)
     # Halves of a split are attempted once more, so a token may be split twice (into three pieces).
-    ids, _, second = _expand_once(ids, fresh & (rng.random(len(ids)) < rate), table, rng)
-    return ids, len(ids) - before, first[second]
+    again = fresh & (rng.random(len(ids)) < rate)
+    ids, _, second = _expand_once(ids, again, table, rng)
+    return ids, first[second], len(ids) - before, attempts + int(again.sum())
+
+
+@dataclass
+class _Leaves:
+    """Tokens of the growing lists that still have a clock: their index among all tokens made so far, their
+    document, id and next attempt time."""
+
+    index: IntArray
+    doc: IntArray
+    token: IntArray
+    next: np.ndarray
+
+    def take(self, mask: IntArray) -> _Leaves:
+        return _Leaves(self.index[mask], self.doc[mask], self.token[mask], self.next[mask])
+
+    @staticmethod
+    def join(parts: list[_Leaves]) -> _Leaves:
+        return _Leaves(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("index", "doc", "token", "next")))
+
+
+def _expand_per_document(
+    ids: IntArray,
+    owner: IntArray,
+    budget: IntArray,
+    table: SplitTable,
+    rng: np.random.Generator,
+    eligible: IntArray | None,
+    splits_only: bool,
+) -> tuple[IntArray, IntArray, int, int]:
+    """`budget[d]` attempts in document d, each on a uniformly random token of its current list (with
+    `splits_only`, on a uniformly random splittable one, so every attempt splits), all documents at once.
+
+    The sequential process (pick a token of the current list, split it if it can be split, repeat) is the
+    jump chain of one in which every target token has its own exponential clock of rate 1: the next attempt
+    falls on a uniformly random token whatever the list's length. Clocks of different tokens are independent,
+    so each token's attempts are drawn without looking at the rest of its document, vectorized; a document's
+    first budget[d] attempts in time are its attempts. The halves of a split start their own clocks at the
+    split, so they are never attempted before it, and cutting at budget[d] keeps a consistent history. Each
+    document's clocks run to a horizon expected to hold its budget with a margin; the rare document that
+    falls short has its horizon extended, which is exact because clocks are memoryless.
+    """
+    n = len(ids)
+    target = np.ones(n, dtype=bool) if eligible is None else eligible.copy()
+    if splits_only:
+        target &= split_counts(ids, table) > 0
+    target &= budget[owner] > 0
+    roots = np.flatnonzero(target)
+    if not len(roots):
+        return ids, np.arange(n), 0, 0
+
+    def horizon_for(needed: np.ndarray, clocks: np.ndarray) -> np.ndarray:
+        # Attempts by time h are at least Poisson(clocks x h): aim 4 standard deviations past the need.
+        return (needed + 4 * np.sqrt(needed) + 4) / np.maximum(clocks, 1)
+
+    documents = len(budget)
+    horizon = horizon_for(budget.astype(np.float64), np.bincount(owner[roots], minlength=documents))
+    work = _Leaves(roots, owner[roots], ids[roots], rng.standard_exponential(len(roots)))
+    made_tokens: list[IntArray] = [ids]  # every token ever in a list: the input's, then halves in order
+    made = n
+    parents: list[IntArray] = []  # a split token, and the index of its left half (the right one follows)
+    events: list[tuple[np.ndarray, IntArray, IntArray, IntArray]] = []  # time, document, which token, split?
+    while True:
+        waiting: list[_Leaves] = []
+        while len(work.index):
+            due = work.next <= horizon[work.doc]
+            waiting.append(work.take(~due))
+            work = work.take(due)
+            splits = split_counts(work.token, table) > 0
+            events.append((work.next, work.doc, work.index, splits))
+            split = work.take(splits)
+            # A split token is replaced by a uniformly chosen split; its halves start their clocks now.
+            options = split_counts(split.token, table)
+            rows = table.offsets[split.token] + (rng.random(len(split.index)) * options).astype(np.int64)
+            halves = np.column_stack((table.left[rows], table.right[rows])).ravel()
+            left = made + 2 * np.arange(len(rows))
+            parents.append(np.column_stack((split.index, left)))
+            made_tokens.append(halves)
+            made += len(halves)
+            children = _Leaves(
+                np.column_stack((left, left + 1)).ravel(),
+                np.repeat(split.doc, 2),
+                halves,
+                np.repeat(split.next, 2) + rng.standard_exponential(len(halves)),
+            )
+            if splits_only:
+                children = children.take(split_counts(children.token, table) > 0)
+            failed = work.take(~splits)
+            failed.next = failed.next + rng.standard_exponential(len(failed.index))
+            work = _Leaves.join([failed, children])
+        attempted = np.bincount(np.concatenate([e[1] for e in events]), minlength=documents)
+        rest = _Leaves.join(waiting)
+        clocks = np.bincount(rest.doc, minlength=documents)
+        short = (attempted < budget) & (clocks > 0)
+        if not short.any():
+            break
+        horizon[short] += horizon_for((budget - attempted)[short].astype(np.float64), clocks[short])
+        work = rest.take(short[rest.doc])
+
+    time, doc, which, splits = (np.concatenate([e[i] for e in events]) for i in range(4))
+    # Each document keeps its first budget[d] attempts in time; later ones (and the halves they made) never were.
+    order = np.lexsort((time, doc))
+    doc_sorted = doc[order]
+    first_of_doc = np.searchsorted(doc_sorted, doc_sorted, side="left")
+    kept = order[(np.arange(len(order)) - first_of_doc) < budget[doc_sorted]]
+    was_split = np.zeros(made, dtype=bool)
+    was_split[which[kept[splits[kept]]]] = True
+    left_half = np.full(made, -1, dtype=np.int64)
+    if parents:
+        pairs = np.concatenate(parents)
+        left_half[pairs[:, 0]] = pairs[:, 1]
+    every_token = np.concatenate(made_tokens)
+    # Lay out the final lists: each split token is replaced in place by its halves, level by level.
+    current = np.arange(n)
+    source = np.arange(n)
+    while True:
+        here = was_split[current]
+        if not here.any():
+            break
+        widths = np.where(here, 2, 1)
+        starts = (np.cumsum(widths) - widths)[here]
+        lefts = left_half[current[here]]
+        current = np.repeat(current, widths)
+        current[starts], current[starts + 1] = lefts, lefts + 1
+        source = np.repeat(source, widths)
+    out = every_token[current]
+    return out, source, len(out) - n, len(kept)
+
+
+def stochastok_expand(
+    ids: IntArray,
+    owner: IntArray,
+    rate: float,
+    expansion: Expansion,
+    table: SplitTable,
+    rng: np.random.Generator,
+    eligible: IntArray | None = None,
+) -> tuple[IntArray, IntArray, int, int]:
+    """Expanded ids, for each output token the index of its input token, the number of splits and of attempts.
+
+    `owner` is each token's document (sorted): the per-document definitions count attempts per document.
+    """
+    if rate <= 0 or len(ids) == 0:
+        return ids, np.arange(len(ids)), 0, 0
+    if expansion == "per_token":
+        return _expand_per_token(ids, rate, table, rng, eligible)
+    lengths = np.bincount(owner, minlength=int(owner[-1]) + 1).astype(np.float64)
+    if expansion == "attempts_per_document":
+        # int(len(token_ids) * expand_prop), in the same float arithmetic as the authors' code.
+        budget = np.floor(lengths * rate).astype(np.int64)
+    else:
+        # Rounded up with probability equal to the fraction, so short documents realise the rate on average.
+        budget = np.floor(lengths * rate + rng.random(len(lengths))).astype(np.int64)
+    return _expand_per_document(ids, owner, budget, table, rng, eligible, expansion == "splits_per_document")
 
 
 def _concatenate(documents: list[IntArray]) -> tuple[IntArray, IntArray]:
@@ -276,11 +439,13 @@ class Vanilla(Processor):
 class Stochastok(Processor):
     table: SplitTable
     expand_prop: float
+    expansion: Expansion = "attempts_per_document"
 
     def process_batch(self, documents: list[IntArray], rng: np.random.Generator) -> tuple[list[IntArray], EditCounts]:
         ids, owner = _concatenate(documents)
-        out, splits, source = stochastok_expand(ids, self.expand_prop, self.table, rng)
-        return _separate(out, owner[source], len(documents)), EditCounts(len(ids), len(out), expansions=splits)
+        out, source, splits, attempts = stochastok_expand(ids, owner, self.expand_prop, self.expansion, self.table, rng)
+        counts = EditCounts(len(ids), len(out), expansions=splits, expansion_attempts=attempts)
+        return _separate(out, owner[source], len(documents)), counts
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity, for the cut cache
@@ -428,9 +593,28 @@ class Patok(Processor):
         affix_end_at = np.full(int(ends[-1]) + 1 if len(ends) else 1, -1, dtype=np.int64)
         affix_end_at[morphology.affix_starts] = morphology.affix_ends
         is_affix = affix_end_at[starts] == ends
-        out, counts.expansions, source = stochastok_expand(out, self.config.expand_prop, self.table, rng, ~is_affix)
+        out, source, counts.expansions, counts.expansion_attempts = stochastok_expand(
+            out, owner, self.config.expand_prop, self.config.expansion, self.table, rng, ~is_affix
+        )
         counts.output_tokens = len(out)
         return _separate(out, owner[source], len(documents)), counts
+
+
+def expansion_record(
+    variant: VanillaVariant | StochastokVariant | PatokVariant, edits: dict[str, float]
+) -> dict[str, object] | None:
+    """What a marker and data-stats say about a variant's StochasTok expansion: the definition of
+    `expand_prop` it was made with, and the attempts, splits and realised rate (splits / input tokens)."""
+    if isinstance(variant, VanillaVariant):
+        return None
+    tokens = edits.get("input_tokens", 0)
+    return {
+        "definition": variant.expansion,
+        "expand_prop": variant.expand_prop,
+        "attempts": edits.get("expansion_attempts", 0),
+        "splits": edits.get("expansions", 0),
+        "realised_rate": round(edits.get("expansions", 0) / tokens, 6) if tokens else 0.0,
+    }
 
 
 def make_processor(
@@ -445,5 +629,5 @@ def make_processor(
         return Vanilla()
     table = cached_split_table(tokenizer, cache_dir)
     if isinstance(variant, StochastokVariant):
-        return Stochastok(table, variant.expand_prop)
+        return Stochastok(table, variant.expand_prop, variant.expansion)
     return Patok(table, tokenizer.token_bytes, variant, resolve_language(language).segment)
