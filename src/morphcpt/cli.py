@@ -235,7 +235,7 @@ def merge(experiment: str, variant: str) -> None:
 @click.option("--samples", default=5, show_default=True, help="draws per word for the random variants")
 @click.option("--json", "as_json", is_flag=True, help="print the statistics as JSON")
 def data_stats_command(experiment: str, samples: int, as_json: bool) -> None:
-    """Docs, tokens, tokens per word, realised expansion and morpheme alignment for each variant."""
+    """Docs, tokens, tokens per word, expansion definition and realised rate, and morpheme alignment per variant."""
     import json
 
     from rich.console import Console
@@ -249,22 +249,27 @@ def data_stats_command(experiment: str, samples: int, as_json: bool) -> None:
         click.echo(json.dumps(stats, indent=2))
         return
     table = Table(title=f"data statistics ({stats['corpus_words']} words; {Path(exp.data.processed_dir) / STATS_FILE})")
-    for column in ("variant", "docs", "tokens", "tokens/word", "expansion", "boundary P", "R", "F1", "MorphScore"):
-        table.add_column(column, justify="left" if column == "variant" else "right")
+    columns = ("variant", "docs", "tokens", "tokens/word", "expansion", "expand_prop", "realised")
+    for column in (*columns, "boundary P", "R", "F1", "MorphScore"):
+        table.add_column(column, justify="left" if column in ("variant", "expansion") else "right")
     for name, row in stats["variants"].items():
         m = row["morphology"]
+        # The definition of expand_prop beside the rate it realised: the two differ (README, StochasTok).
+        expansion = row.get("expansion") or {}
         table.add_row(
             name,
             str(row["documents"]),
             str(row["tokens"]),
             f"{row['tokens_per_word']:.3f}",
+            expansion.get("definition", "-"),
+            f"{expansion['expand_prop']:.3f}" if expansion else "-",
             f"{row['edits']['realised_expansion_rate']:.3f}",
             f"{m['boundary_precision']:.3f}",
             f"{m['boundary_recall']:.3f}",
             f"{m['boundary_f1']:.3f}",
             f"{m['morphscore']:.3f}",
         )
-    Console(width=140).print(table)
+    Console(width=170).print(table)
 
 
 def _plans(exp, run: str | None, **overrides):  # type: ignore[no-untyped-def]

@@ -26,7 +26,7 @@ from morphcpt.context import STATS_FILE
 from morphcpt.data.corpus import Record, read_records
 from morphcpt.data.markers import marker_path, write_json_atomic
 from morphcpt.data.preprocess import DEFAULT_CACHE, chunk_prefix
-from morphcpt.data.processors import make_processor
+from morphcpt.data.processors import expansion_record, make_processor
 from morphcpt.data.seeds import task_rng
 from morphcpt.data.split import chunk_name
 from morphcpt.data.tokenizer import Tokenizer, load_tokenizer
@@ -131,6 +131,7 @@ def _corpus_words(experiment: Experiment) -> int:
 def corpus_counts(experiment: Experiment, variant: str) -> dict[str, Any]:
     totals: dict[str, Any] = {"documents": 0, "tokens": 0, "rejected": 0}
     edits: dict[str, float] = {}
+    definitions: set[str] = set()
     for index in range(1, experiment.data.num_chunks + 1):
         path = marker_path(chunk_prefix(experiment, variant, index))
         if not path.exists():
@@ -141,8 +142,20 @@ def corpus_counts(experiment: Experiment, variant: str) -> dict[str, Any]:
         for key, value in marker["edits"].items():
             if key != "realised_expansion_rate":
                 edits[key] = edits.get(key, 0) + value
+        if "expansion" not in marker:
+            definitions.add("per_token")  # markers from before the definition was recorded were made per token
+        elif marker["expansion"]:
+            definitions.add(marker["expansion"]["definition"])
     edits["realised_expansion_rate"] = round(edits["expansions"] / edits["input_tokens"], 6) if edits else 0.0
-    return {**totals, "edits": edits}
+    config = experiment.variants[variant]
+    expansion = expansion_record(config, edits)
+    if expansion is not None and definitions != {expansion["definition"]}:
+        # A realised rate over chunks of different definitions would describe no setting.
+        raise MorphcptError(
+            f"variant {variant}: its chunks were made with expansion {', '.join(sorted(definitions))} but the "
+            f"experiment asks for {expansion['definition']}; preprocess them again (morphcpt submit reruns them)"
+        )
+    return {**totals, "edits": edits, "expansion": expansion}
 
 
 def data_stats(
