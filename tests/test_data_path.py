@@ -94,8 +94,16 @@ def test_three_variants_differ_and_decode_to_the_documents(in_workspace: Path) -
         expected = [t for i in range(1, 5) for t in texts_of(Path(exp.data.chunks_dir) / f"chunk_{i:04d}.jsonl")]
         assert [tokenizer.decode(doc[:-1]) for doc in docs] == expected
         streams[variant] = np.concatenate(docs)
-        marker = json.loads(chunk_prefix(exp, variant, 1).with_name("chunk_0001.done.json").read_text())
-        assert marker["edits"]["input_tokens"] > 0 and "realised_expansion_rate" in marker["edits"]
+        for chunk in range(1, 5):
+            marker = json.loads(chunk_prefix(exp, variant, chunk).with_name(f"chunk_{chunk:04d}.done.json").read_text())
+            assert marker["edits"]["input_tokens"] > 0 and "realised_expansion_rate" in marker["edits"]
+            # Every edited chunk names the definition of expand_prop beside the rate it realised.
+            expansion = marker["expansion"]
+            if variant == "vanilla":
+                assert expansion is None
+            else:
+                assert expansion["definition"] == "attempts_per_document"
+                assert expansion["realised_rate"] == marker["edits"]["realised_expansion_rate"] > 0
     assert len(streams["stochastok"]) > len(streams["vanilla"]) and len(streams["patok"]) > len(streams["vanilla"])
     assert not np.array_equal(streams["stochastok"], streams["patok"])
     rate = json.loads(chunk_prefix(exp, "stochastok", 2).with_name("chunk_0002.done.json").read_text())["edits"]
@@ -409,7 +417,20 @@ def test_data_stats_reports_every_variant_and_scores_alignment(in_workspace: Pat
     rows = stats["variants"]
     assert set(rows) == set(VARIANTS)
     assert all(row["documents"] == 1200 for row in rows.values())
-    assert rows["vanilla"]["edits"]["realised_expansion_rate"] == 0.0
+    assert rows["vanilla"]["edits"]["realised_expansion_rate"] == 0.0 and rows["vanilla"]["expansion"] is None
+    for variant in ("stochastok", "patok"):
+        expansion = rows[variant]["expansion"]
+        assert expansion["definition"] == "attempts_per_document" and expansion["expand_prop"] == 0.1
+        assert expansion["realised_rate"] == rows[variant]["edits"]["realised_expansion_rate"] > 0
+    table = subprocess.run(
+        [sys.executable, "-m", "morphcpt", "data-stats", "-e", "experiment.yaml"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    stochastok_line = next(line for line in table.splitlines() if line.strip("│ ").startswith("stochastok"))
+    assert "attempts_per_document" in stochastok_line
+    assert f"{rows['stochastok']['edits']['realised_expansion_rate']:.3f}" in stochastok_line
     assert rows["stochastok"]["tokens_per_word"] > rows["vanilla"]["tokens_per_word"] > 1.0
     # Patok cuts at morpheme boundaries with probability affix_awareness, so it must recall more of them.
     assert rows["patok"]["morphology"]["boundary_recall"] > rows["vanilla"]["morphology"]["boundary_recall"]
