@@ -2,9 +2,11 @@
 controller script, and the job side run by bash with PBS's environment variables.
 
 The qstat documents below follow the shape PBS Pro (2021-2024) prints for `qstat -x -f -F json -t`: a
-top-level "Jobs" object keyed by job id, subjobs as `NNN[i].server`, Exit_status only once a job ran.
-Not covered, to be confirmed on a real PBS Pro server: qsub's acceptance of the whole script (-J with -r y,
--W depend on an array parent), PBS's own walltime kill status on that site, and qselect -x -N for adoption.
+top-level "Jobs" object keyed by job id, subjobs as `NNN[i].server`, Exit_status only once a job ran. The
+behaviour of real servers (unknown ids, json that drops ids, qdel's exit 0, walltime kills, deleted
+dependents, qsub's refusals) is replayed from their exact output in test_pbs_facts.py.
+Not covered, to be confirmed on a real PBS Pro server: qsub's acceptance of the whole script (-W depend on
+an array parent) and qselect -x -N for adoption.
 """
 
 from __future__ import annotations
@@ -149,6 +151,7 @@ def test_plugin_is_registered_with_submitit() -> None:
     text = standalone._make_submission_file_text("python3 -u -m submitit.core._submit /f", "uid")
     assert "#PBS -l select=1:ncpus=2:mem=4gb" in text and "#PBS -q short" in text
     assert text.rstrip().endswith("python3 -u -m submitit.core._submit /f")
+    assert standalone.python == sys.executable  # not whatever python3 the node's PATH finds first
 
 
 def test_array_task_environment_gives_submitit_ids(monkeypatch: pytest.MonkeyPatch) -> None:

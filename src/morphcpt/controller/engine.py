@@ -19,6 +19,7 @@ from morphcpt.controller.executors import (
     CANCELLED,
     COMPLETED,
     FAILED,
+    NO_ANSWER,
     PENDING,
     TIMEOUT,
     Backend,
@@ -30,6 +31,7 @@ from morphcpt.controller.state import BUDGET, LOST, SKIPPED, SUBMITTING, SUPERSE
 from morphcpt.controller.states import ACTIVE_STATES, DONE_STATES, FAILURE_STATES, StageState
 from morphcpt.controller.tasks import TaskSpec, task_completion, task_spec
 from morphcpt.graph import StageJob, build_graph
+from morphcpt.progress import PROGRESS_DIR
 from morphcpt.render.scripts import RenderTarget
 from morphcpt.stages.base import Completion
 
@@ -108,7 +110,8 @@ class Controller:
         self.store.sync_stages([(j.name, j.kind, j.array_size, j.after, j.params) for j in self.jobs.values()])
 
     def spec(self, job: StageJob, task: int) -> TaskSpec:
-        return task_spec(self.ctx, job, task, ngpus=self.target.resources(job).ngpus)
+        progress = self.store.path.parent / PROGRESS_DIR
+        return task_spec(self.ctx, job, task, ngpus=self.target.resources(job).ngpus, progress_dir=progress)
 
     def unit(self, job: StageJob, tasks: list[int], depends: list[str], token: str) -> SubmitUnit:
         return SubmitUnit([self.spec(job, t) for t in tasks], token=token, depends=depends)
@@ -143,10 +146,13 @@ class Controller:
         except TransientSchedulerError:
             return  # try again at the next poll; nothing is concluded from a failed query
         updates = []
+        never_ran = []
         for row in active:
             assert row.job_id is not None
             job = self.jobs.get(row.stage)
             info = states.get(row.job_id)
+            if info is not None and info.state == NO_ANSWER:
+                continue  # the scheduler said nothing clear about it this time: keep what was recorded
             if info is None:
                 # The scheduler no longer knows the job (it aged out, e.g. Slurm's MinJobAge): the disk decides.
                 state, code, reason = self._aged_out(job, row)
@@ -169,11 +175,14 @@ class Controller:
                     state, reason = FAILED, f"exited 0, but {left.why}"
             if state == FAILED and not reason.startswith(("exited 0", "no progress")):
                 reason = f"exit {info.exit_code}: {_log_tail(row.log_path)}"
+            if state == CANCELLED and not (info.started or row.started):
+                never_ran.append(row)  # deleted before it ran (its dependency failed): not a failure of its own
             if (state, reason) != (row.state, row.reason) or info.started != row.started:
                 updates.append(
                     (state, info.exit_code, reason, info.started, info.ended, row.stage, row.task, row.attempt)
                 )
         self.store.update_tasks(updates)
+        self.store.mark(never_ran, CANCELLED, counted=0)
 
     # ---------------------------------------------------------------- decisions
 
@@ -414,10 +423,11 @@ class Controller:
 
     def cancel(self, stages: list[str] | None = None) -> list[str]:
         names = set(stages or self.order)
-        ids = self._cancel_active(names, "cancelled by the user")
+        # Recorded before the scheduler is asked: a controller killed in between still holds the stages, and
+        # the killed jobs (which may end with exit 0 and no marker) are never resubmitted or taken for done.
         for name in names:
             self.store.set_stage_state(name, StageState.CANCELLED, "cancelled by the user; `morphcpt retry` resumes")
-        return ids
+        return self._cancel_active(names, "cancelled by the user")
 
     def retry(self, stages: list[str]) -> dict[str, str]:
         """Run the given stages again: forget their failures (and unblock their dependents); a stage that is

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import subprocess
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -46,6 +47,9 @@ class TransientSchedulerError(SchedulerError):
 # (The one vocabulary is morphcpt.controller.states; these names are what the executors translate into.)
 PENDING, RUNNING, COMPLETED = TaskState.PENDING, TaskState.RUNNING, TaskState.COMPLETED
 FAILED, TIMEOUT, CANCELLED = TaskState.FAILED, TaskState.TIMEOUT, TaskState.CANCELLED
+# Not a state: a status query that gave no answer for this id (neither a state nor "unknown job"). The engine
+# keeps what it recorded and asks again at the next poll; a job missing from an answer is not a job gone.
+NO_ANSWER = "NO_ANSWER"
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,35 @@ def run_scheduler_command(argv: list[str], retries: int = SUBMIT_RETRIES, delay:
         except FileNotFoundError:
             raise SchedulerError(f"`{argv[0]}` not found: is this a {argv[0]} cluster login node?") from None
     raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a scheduler command printed and how it exited, for callers that read its failures themselves."""
+
+    argv: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def scheduler_result(argv: list[str], retries: int = SUBMIT_RETRIES, delay: float = 1.0) -> CommandResult:
+    """Run a scheduler command and return its exit status and output, whatever the status: the caller decides
+    what a non-zero exit means (qstat exits non-zero when one of several ids is unknown). Transient failures
+    are retried with backoff and then raise TransientSchedulerError."""
+    for attempt in range(retries + 1):
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+        except FileNotFoundError:
+            raise SchedulerError(f"`{argv[0]}` not found: is this a {argv[0]} cluster login node?") from None
+        except subprocess.TimeoutExpired:
+            done = subprocess.CompletedProcess(argv, 1, "", f"{argv[0]} timed out: try again")
+        result = CommandResult(argv, done.returncode, done.stdout, done.stderr)
+        if result.returncode == 0 or not TRANSIENT.search(result.stderr):
+            return result
+        if attempt < retries:
+            time.sleep(delay * 2**attempt)
+    raise TransientSchedulerError(f"`{' '.join(argv[:1])}` failed: {result.stderr.strip()}")
 
 
 class ScriptSubmission:
