@@ -1,7 +1,10 @@
 """Controller speed on the real local Slurm and Grid Engine: time to submit the full default experiment, and
-time of one status poll with ~1,000 jobs in the scheduler and the state store.
+time of one status poll with ~1,000 jobs in the scheduler and the state store. PBS Pro (no local server): the
+cost of one poll of ~1,000 jobs replayed from qstat output in the fixtures' format (tests/fixtures/pbs/),
+parse + decide, for a server that answers in one json query, for OpenPBS master (json lists only the first
+id: one dsv query from then on), and for the per-id fallback.
 
-    .venv/bin/python bench/controller.py [--scheduler slurm|sge|both]   # starts (and stops) its own clusters
+    .venv/bin/python bench/controller.py [--scheduler slurm|sge|pbs|both|all]   # both = slurm and sge
 
 Jobs are submitted held (Slurm `--hold`, Grid Engine `-h`), so nothing runs; they are cancelled at the end.
 Targets: submit under 5 s, one poll under 1 s. (The experiment's training runs on the CPU backend here, so that
@@ -11,6 +14,7 @@ the profile's zero GPUs fit its plan; the graph and the job count are the seed p
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import socket
@@ -26,8 +30,16 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from morphcpt.cluster.pbs import PBSBackend, pbs_id  # noqa: E402
+from morphcpt.config import load_experiment, load_profile  # noqa: E402
 from morphcpt.controller import open_controller  # noqa: E402
+from morphcpt.controller.engine import Controller  # noqa: E402
+from morphcpt.controller.executors import CommandResult, SubmitUnit  # noqa: E402
+from morphcpt.controller.state import StateStore  # noqa: E402
 from morphcpt.controller.status import stage_rows  # noqa: E402
+from morphcpt.render.scripts import RenderTarget  # noqa: E402
+
+PBS_FIXTURE = REPO / "tests/fixtures/pbs/qstat_json_three_ids_master.yaml"
 
 
 def _port() -> str:
@@ -114,14 +126,110 @@ def _sge(root: Path) -> None:
         subprocess.run(["bash", script, "stop", str(cluster)], check=False, env=env, stdout=subprocess.DEVNULL)
 
 
+class ReplayedPBS:
+    """qstat for the benchmark: answers from one table of jobs in the fixtures' format (json or dsv), as a
+    server that lists every id (`first_only=False`), as OpenPBS master whose json lists only the first, or
+    as one whose batched answers are lost (`batch=False`: every id must be asked for alone)."""
+
+    def __init__(self, jobs: dict[str, dict], first_only: bool = False, batch: bool = True) -> None:
+        self.jobs, self.first_only, self.batch, self.calls = jobs, first_only, batch, 0
+        head = yaml.safe_load(PBS_FIXTURE.read_text())["stdout"]
+        self.prologue = {k: v for k, v in json.loads(head).items() if k != "Jobs"}
+
+    def _listed(self, ids: list[str]) -> dict[str, dict]:
+        found = {}
+        for asked in ids:
+            number = asked.split("[")[0].split(".")[0]
+            found |= {k: v for k, v in self.jobs.items() if k.split("[")[0].split(".")[0] == number}
+        return found
+
+    def __call__(self, argv: list[str]) -> CommandResult:
+        self.calls += 1
+        output, ids = argv[argv.index("-F") + 1], argv[argv.index("-t") + 1 :]
+        if not self.batch and len(ids) > 1:
+            return CommandResult(argv, 0, json.dumps(self.prologue), "")
+        listed = self._listed(ids[:1] if self.first_only and output == "json" else ids)
+        if output == "json":
+            text = json.dumps(self.prologue | {"Jobs": listed}, indent="\t", separators=(",", ":\t"))
+        else:
+            text = "\n".join(
+                "|".join([f"Job Id: {job_id}", *(f"{k}={v}" for k, v in fields.items() if not isinstance(v, dict))])
+                for job_id, fields in listed.items()
+            )
+        return CommandResult(argv, 0, text + "\n", "")
+
+
+def _pbs_controller(root: Path, chunks: int) -> tuple[Controller, dict[str, dict]]:
+    """The 1,000-job experiment with every task recorded as submitted (one array per stage), and the qstat
+    table a PBS server would hold for them (a third running, the rest queued)."""
+    experiment = yaml.safe_load((REPO / "configs/experiments/seapile-tl-cpt.yaml").read_text())
+    experiment.update(name="bench-pbs")
+    experiment["data"]["num_chunks"] = chunks
+    experiment["training"]["backend"] = "cpu"
+    profile = yaml.safe_load((REPO / "configs/clusters/local-slurm.yaml").read_text())
+    profile.update(name="bench-pbs", scheduler="pbs", queue="workq", python=sys.executable, project="bench")
+    exp_path, prof_path = _write(root / "bench-pbs.yaml", experiment), _write(root / "pbs.yaml", profile)
+    target = RenderTarget.create(load_profile(prof_path), prof_path, load_experiment(exp_path), exp_path, root)
+    store = StateStore(root / "runs/bench-pbs/state.db")
+    controller = Controller(target, store, PBSBackend(target, root / "runs/bench-pbs/submitit"))
+    controller.register()
+    template = json.loads(yaml.safe_load(PBS_FIXTURE.read_text())["stdout"])["Jobs"]["101.pbs01"]
+    jobs: dict[str, dict] = {}
+    for number, job in enumerate(controller.jobs.values(), start=1000):
+        tasks = list(job.tasks())
+        base = f"{number}.pbs01"
+        ids = [base] if len(tasks) == 1 else [f"{base}_{i}" for i in range(len(tasks))]
+        token = f"b{number}"
+        store.begin_submission(token, job.name, {t: 1 for t in tasks}, f"{job.name}.{token}", [])
+        store.finish_submission(token, base, ids, ["none.log"] * len(ids))
+        for index, job_id in enumerate(ids):
+            running = index % 3 == 0
+            fields = template | {"Job_Name": f"{job.name}.{token}", "job_state": "R" if running else "Q"}
+            jobs[pbs_id(job_id)] = fields if running else {k: v for k, v in fields.items() if k != "stime"}
+        if len(ids) > 1:
+            jobs[f"{number}[].pbs01"] = template | {"job_state": "B", "array": True}
+    return controller, jobs
+
+
+def _pbs(root: Path) -> None:
+    controller, jobs = _pbs_controller(root / "pbs-work", 325)
+    tasks = sum(1 for row in controller.store.tasks() if row.job_id)
+    backend = controller.backend
+    assert isinstance(backend, PBSBackend)
+
+    def refuse(unit: SubmitUnit) -> tuple[str, list[str]]:
+        raise AssertionError(f"the benchmark's poll submitted {unit.job_name}")
+
+    backend.submit = refuse  # type: ignore[method-assign]
+    for label, replay in (
+        ("server answering in one json query", ReplayedPBS(jobs)),
+        ("OpenPBS master, json lists only the first id (then dsv)", ReplayedPBS(jobs, first_only=True)),
+        ("per-id fallback (batched answers lost)", ReplayedPBS(jobs, batch=False)),
+    ):
+        backend.run, backend.batch_format = replay, "json"
+        times, calls = [], []
+        for _ in range(5):
+            replay.calls = 0
+            start = time.perf_counter()
+            controller.step()  # poll (qstat + parse) and every task's decision
+            times.append(time.perf_counter() - start)
+            calls.append(replay.calls)
+        print(
+            f"pbs: poll + decide, {tasks} jobs, {label}: median {statistics.median(times):.3f} s "
+            f"(min {min(times):.3f}, max {max(times):.3f}); qstat calls per poll: first {calls[0]}, "
+            f"then {calls[-1]}  [target < 1 s, not counting qstat's own run time]"
+        )
+    controller.store.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scheduler", choices=["slurm", "sge", "both"], default="both")
+    parser.add_argument("--scheduler", choices=["slurm", "sge", "pbs", "both", "all"], default="both")
     chosen = parser.parse_args().scheduler
     with tempfile.TemporaryDirectory(prefix="morphcpt-bench-") as tmp:
         root = Path(tmp)
-        for name, run in (("slurm", _slurm), ("sge", _sge)):
-            if chosen in (name, "both"):
+        for name, run in (("slurm", _slurm), ("sge", _sge), ("pbs", _pbs)):
+            if chosen in (name, "all") or (chosen == "both" and name != "pbs"):
                 (root / f"{name}-work").mkdir()
                 run(root)
 
