@@ -251,21 +251,32 @@ def _expand_per_token(
 
 
 @dataclass
-class _Leaves:
-    """Tokens of the growing lists that still have a clock: their index among all tokens made so far, their
-    document, id and next attempt time."""
+class _Clocks:
+    """Tokens of the growing lists whose next attempt is drawn: their index among all tokens made so far, their
+    document, id, the input token they came from, and the time of their next attempt."""
 
     index: IntArray
     doc: IntArray
     token: IntArray
+    root: IntArray
     next: np.ndarray
 
-    def take(self, mask: IntArray) -> _Leaves:
-        return _Leaves(self.index[mask], self.doc[mask], self.token[mask], self.next[mask])
+    def take(self, mask: IntArray) -> _Clocks:
+        return _Clocks(self.index[mask], self.doc[mask], self.token[mask], self.root[mask], self.next[mask])
 
     @staticmethod
-    def join(parts: list[_Leaves]) -> _Leaves:
-        return _Leaves(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("index", "doc", "token", "next")))
+    def join(parts: list[_Clocks]) -> _Clocks:
+        fields = ("index", "doc", "token", "root", "next")
+        if not parts:
+            return _Clocks(*(np.zeros(0, dtype=np.float64 if f == "next" else np.int64) for f in fields))
+        return _Clocks(*(np.concatenate([getattr(p, f) for p in parts]) for f in fields))
+
+
+def _horizon(needed: np.ndarray, clocks: np.ndarray) -> np.ndarray:
+    """A time by which a document with `clocks` running should have made `needed` more attempts: attempts by
+    time h are at least Poisson(clocks x h); 2 standard deviations of margin leave a few percent of the
+    documents short, which one more (small) round makes up."""
+    return (needed + 2 * np.sqrt(needed) + 2) / np.maximum(clocks, 1)
 
 
 def _expand_per_document(
@@ -285,11 +296,12 @@ def _expand_per_document(
     falls on a uniformly random token whatever the list's length. Clocks of different tokens are independent,
     so each token's attempts are drawn without looking at the rest of its document, vectorized; a document's
     first budget[d] attempts in time are its attempts. The halves of a split start their own clocks at the
-    split, so they are never attempted before it, and cutting at budget[d] keeps a consistent history. Each
-    document's clocks run to a horizon expected to hold its budget with a margin; the rare document that
-    falls short has its horizon extended, which is exact because clocks are memoryless.
+    split, so they are never attempted before it, and cutting at budget[d] keeps a consistent history. The
+    clocks run to a horizon per document expected to hold its budget; a document that falls short has its
+    horizon extended, which is exact because clocks are memoryless.
     """
     n = len(ids)
+    documents = len(budget)
     target = np.ones(n, dtype=bool) if eligible is None else eligible.copy()
     if splits_only:
         target &= split_counts(ids, table) > 0
@@ -297,26 +309,44 @@ def _expand_per_document(
     roots = np.flatnonzero(target)
     if not len(roots):
         return ids, np.arange(n), 0, 0
-
-    def horizon_for(needed: np.ndarray, clocks: np.ndarray) -> np.ndarray:
-        # Attempts by time h are at least Poisson(clocks x h): aim 4 standard deviations past the need.
-        return (needed + 4 * np.sqrt(needed) + 4) / np.maximum(clocks, 1)
-
-    documents = len(budget)
-    horizon = horizon_for(budget.astype(np.float64), np.bincount(owner[roots], minlength=documents))
-    work = _Leaves(roots, owner[roots], ids[roots], rng.standard_exponential(len(roots)))
+    doc_start = np.searchsorted(owner, np.arange(documents))
+    doc_end = np.searchsorted(owner, np.arange(documents), side="right")
+    first_attempt = np.full(n, np.inf)
+    first_attempt[roots] = rng.standard_exponential(len(roots))
+    clocks = np.bincount(owner[roots], minlength=documents)
+    horizon = np.zeros(documents)
+    attempted = np.zeros(documents, dtype=np.int64)
     made_tokens: list[IntArray] = [ids]  # every token ever in a list: the input's, then halves in order
     made = n
-    parents: list[IntArray] = []  # a split token, and the index of its left half (the right one follows)
-    events: list[tuple[np.ndarray, IntArray, IntArray, IntArray]] = []  # time, document, which token, split?
-    while True:
-        waiting: list[_Leaves] = []
+    parents: list[IntArray] = []  # a split token and the index of its left half (the right one follows)
+    events: list[tuple[np.ndarray, IntArray, IntArray, IntArray, IntArray]] = []  # time, doc, which, split?, root
+    waiting: list[_Clocks] = []  # tokens whose next attempt is past their document's horizon
+    running = np.flatnonzero(clocks > 0)
+    first_round = True
+    while len(running):
+        previous = horizon.copy()
+        horizon[running] += _horizon((budget - attempted)[running].astype(np.float64), clocks[running])
+        # Input tokens whose first attempt falls in this round's stretch of time, then the waiting tokens.
+        if first_round:
+            due = roots[first_attempt[roots] <= horizon[owner[roots]]]
+        else:
+            candidates = ragged_positions(doc_start[running], doc_end[running] - doc_start[running])
+            start, doc_of = first_attempt[candidates], owner[candidates]
+            due = candidates[(start > previous[doc_of]) & (start <= horizon[doc_of])]
+        work = _Clocks(due, owner[due], ids[due], due, first_attempt[due])
+        is_running = np.zeros(documents, dtype=bool)
+        is_running[running] = True
+        pending = _Clocks.join(waiting)
+        work = _Clocks.join([work, pending.take(is_running[pending.doc])])
+        first_round = False
+        waiting = []
         while len(work.index):
-            due = work.next <= horizon[work.doc]
-            waiting.append(work.take(~due))
-            work = work.take(due)
+            due_now = work.next <= horizon[work.doc]
+            waiting.append(work.take(~due_now))
+            work = work.take(due_now)
             splits = split_counts(work.token, table) > 0
-            events.append((work.next, work.doc, work.index, splits))
+            events.append((work.next, work.doc, work.index, splits, work.root))
+            attempted += np.bincount(work.doc, minlength=documents)
             split = work.take(splits)
             # A split token is replaced by a uniformly chosen split; its halves start their clocks now.
             options = split_counts(split.token, table)
@@ -326,54 +356,62 @@ def _expand_per_document(
             parents.append(np.column_stack((split.index, left)))
             made_tokens.append(halves)
             made += len(halves)
-            children = _Leaves(
+            children = _Clocks(
                 np.column_stack((left, left + 1)).ravel(),
                 np.repeat(split.doc, 2),
                 halves,
+                np.repeat(split.root, 2),
                 np.repeat(split.next, 2) + rng.standard_exponential(len(halves)),
             )
             if splits_only:
                 children = children.take(split_counts(children.token, table) > 0)
             failed = work.take(~splits)
             failed.next = failed.next + rng.standard_exponential(len(failed.index))
-            work = _Leaves.join([failed, children])
-        attempted = np.bincount(np.concatenate([e[1] for e in events]), minlength=documents)
-        rest = _Leaves.join(waiting)
-        clocks = np.bincount(rest.doc, minlength=documents)
-        short = (attempted < budget) & (clocks > 0)
-        if not short.any():
+            work = _Clocks.join([failed, children])
+        short = running[attempted[running] < budget[running]]
+        if not len(short):
             break
-        horizon[short] += horizon_for((budget - attempted)[short].astype(np.float64), clocks[short])
-        work = rest.take(short[rest.doc])
+        # Clocks still running in the short documents: input tokens not attempted yet, and the waiting ones.
+        unstarted = ragged_positions(doc_start[short], doc_end[short] - doc_start[short])
+        unstarted = unstarted[np.isfinite(first_attempt[unstarted])]
+        unstarted = unstarted[first_attempt[unstarted] > horizon[owner[unstarted]]]
+        pending = _Clocks.join(waiting)
+        clocks = np.bincount(owner[unstarted], minlength=documents) + np.bincount(pending.doc, minlength=documents)
+        running = short[clocks[short] > 0]
 
-    time, doc, which, splits = (np.concatenate([e[i] for e in events]) for i in range(4))
+    time, doc, which, splits, root = (np.concatenate([e[i] for e in events]) for i in range(5))
     # Each document keeps its first budget[d] attempts in time; later ones (and the halves they made) never were.
     order = np.lexsort((time, doc))
     doc_sorted = doc[order]
     first_of_doc = np.searchsorted(doc_sorted, doc_sorted, side="left")
     kept = order[(np.arange(len(order)) - first_of_doc) < budget[doc_sorted]]
+    split_kept = kept[splits[kept]]
+    if not len(split_kept):
+        return ids, np.arange(n), 0, len(kept)
     was_split = np.zeros(made, dtype=bool)
-    was_split[which[kept[splits[kept]]]] = True
+    was_split[which[split_kept]] = True
     left_half = np.full(made, -1, dtype=np.int64)
-    if parents:
-        pairs = np.concatenate(parents)
-        left_half[pairs[:, 0]] = pairs[:, 1]
+    pairs = np.concatenate(parents)
+    left_half[pairs[:, 0]] = pairs[:, 1]
     every_token = np.concatenate(made_tokens)
-    # Lay out the final lists: each split token is replaced in place by its halves, level by level.
-    current = np.arange(n)
-    source = np.arange(n)
+    # Each input token becomes 1 + (its splits) tokens; only the split ones are laid out, level by level, each
+    # split token replaced in place by its two halves.
+    widths = 1 + np.bincount(root[split_kept], minlength=n)
+    split_roots = np.flatnonzero(widths > 1)
+    current = split_roots
     while True:
         here = was_split[current]
         if not here.any():
             break
-        widths = np.where(here, 2, 1)
-        starts = (np.cumsum(widths) - widths)[here]
+        grow = np.where(here, 2, 1)
+        at = (np.cumsum(grow) - grow)[here]
         lefts = left_half[current[here]]
-        current = np.repeat(current, widths)
-        current[starts], current[starts + 1] = lefts, lefts + 1
-        source = np.repeat(source, widths)
-    out = every_token[current]
-    return out, source, len(out) - n, len(kept)
+        current = np.repeat(current, grow)
+        current[at], current[at + 1] = lefts, lefts + 1
+    out = np.repeat(ids, widths)
+    ends = np.cumsum(widths)
+    out[ragged_positions((ends - widths)[split_roots], widths[split_roots])] = every_token[current]
+    return out, np.repeat(np.arange(n), widths), int(ends[-1]) - n, len(kept)
 
 
 def stochastok_expand(
