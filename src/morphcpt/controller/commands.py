@@ -247,8 +247,11 @@ def retry(experiment: str, stages: tuple[str, ...], workdir: Path | None) -> Non
 @click.option("--attempt", type=int, help="[default: the latest]")
 @workdir_option
 def logs(experiment: str, stage: str, task: int | None, attempt: int | None, workdir: Path | None) -> None:
-    """Print a stage's job log (the latest attempt of each task, or the one asked for)."""
-    controller = open_controller(experiment, None, workdir)
+    """Print a stage's job log (the latest attempt of each task, or the one asked for), also while it runs."""
+    from morphcpt.render.scripts import job_log_path
+
+    # A reader, like status: logs only reads, so it works beside a running `watch`.
+    controller = open_controller(experiment, None, workdir, reader=True)
     _check_stages(controller, (stage,))
     rows = [r for r in controller.store.tasks(stage) if r.log_path and (task is None or r.task == task)]
     if attempt is not None:
@@ -258,9 +261,26 @@ def logs(experiment: str, stage: str, task: int | None, attempt: int | None, wor
     if not rows:
         raise click.ClickException(f"no log recorded for {stage}" + (f" task {task}" if task is not None else ""))
     for row in rows:
-        click.echo(f"==> {row.log_path} (task {row.task}, attempt {row.attempt}, {row.state}) <==")
-        path = Path(row.log_path or "")
+        path, note = _log_to_show(Path(row.log_path or ""), job_log_path(row.log_path or "", row.token), row.state)
+        click.echo(f"==> {path} (task {row.task}, attempt {row.attempt}, {row.state}{note}) <==")
         click.echo(path.read_text(errors="replace") if path.exists() else "(no log written yet)")
+
+
+def _log_to_show(scheduler_log: Path, job_log: Path | None, state: str) -> tuple[Path, str]:
+    """Which of a task's two logs to print, and a note saying why when it is not the obvious one.
+
+    While the task is queued or running: the job's own log (the prologue's tee), because PBS Pro holds the
+    scheduler's file on the compute node until the job ends. Once it ended: the scheduler's file, which also
+    holds the scheduler's own messages (a walltime kill), or the job's own log when that file never arrived
+    (PBS Pro moves undeliverable output to undelivered/ and still reports success)."""
+    from morphcpt.controller.states import ACTIVE_STATES, TaskState
+
+    own = job_log if job_log is not None and job_log.exists() else None
+    if state in ACTIVE_STATES or state == TaskState.SUBMITTING:
+        return own or scheduler_log, ""
+    if scheduler_log.exists() or own is None:
+        return scheduler_log, ""
+    return own, f"; the scheduler's log {scheduler_log} is missing, showing the job's own"
 
 
 def _check_stages(controller: Controller, stages: tuple[str, ...]) -> None:

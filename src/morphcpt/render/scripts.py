@@ -143,6 +143,54 @@ def _log_path(job: StageJob, target: RenderTarget, array: dict[str, Any] | None)
     return target.scheduler.log_path(target.logs_dir, job.name, bool(array and array["directive"]))
 
 
+# The job's own log (the prologue tees its output there): `<stem>.job.log`, or `<stem>.<index>.job.log` for an
+# array task, beside the scheduler's log. A name of its own, because the scheduler may be writing its -o file
+# at the same time (Slurm, Grid Engine), and the two must not interleave into one file.
+JOB_LOG_SUFFIX = ".job.log"
+
+
+def job_log_path(scheduler_log: str | Path, token: str | None) -> Path | None:
+    """The own log of the controller's task whose scheduler log is `scheduler_log` (`<token>.log`, or
+    `<token><separator><index>.log` for an array task, as the executors name them); None for another name."""
+    path = Path(scheduler_log)
+    if not token:
+        return None
+    if path.name == f"{token}.log":
+        return path.with_name(token + JOB_LOG_SUFFIX)
+    match = re.fullmatch(re.escape(token) + r"\D+(\d+)\.log", path.name)
+    return path.with_name(f"{token}.{match.group(1)}{JOB_LOG_SUFFIX}") if match else None
+
+
+def _first_set(variables: list[str], default: str) -> str:
+    """bash: the first of `variables` that is set and not empty, else `default`."""
+    return "".join("${" + v + ":-" for v in variables) + default + "}" * len(variables)
+
+
+def _index_variables() -> list[str]:
+    # Every registered scheduler's, so that a script also runs under a wrapper (e.g. Slurm's Torque qsub) that
+    # sets another scheduler's variables.
+    return [s.index_variable for s in map(get_scheduler, scheduler_names()) if s.index_variable]
+
+
+def _job_log(
+    job: StageJob, target: RenderTarget, array: dict[str, Any] | None, controller: ControllerBody | None
+) -> dict[str, Any]:
+    """What the prologue needs to name the job's own log: its stem and, for an array task, the bash expression
+    of its index (the scheduler's array index; by hand, MORPHCPT_TASK_INDEX) and the chunk offset."""
+    indices = _index_variables()
+    suffix = {"suffix": JOB_LOG_SUFFIX}
+    if controller:
+        # The index in the name is the scheduler's array index, as in the scheduler's own log name.
+        stem = Path(controller.log_path).parent / controller.token
+        return {"stem": str(stem), "index": _first_set(indices, "") if array else "", "offset": 0, **suffix}
+    if array is None:
+        return {"stem": str(target.logs_dir / job.name), "index": "", "offset": 0, **suffix}
+    # By hand the index (also the prologue's TASK_INDEX) plus the offset names the chunk, so that the parts
+    # of a split array do not share a log.
+    index = _first_set([*indices, "MORPHCPT_TASK_INDEX"], array["default_index"])
+    return {"stem": str(target.logs_dir / job.name), "index": index, "offset": array["offset"], **suffix}
+
+
 @dataclass(frozen=True)
 class ControllerBody:
     """What the controller puts in place of a stage body: submitit's command, run inside the container wrapper.
@@ -190,6 +238,7 @@ def render_job(
         "workdir": str(target.workdir),
         "experiment_path": target.experiment_reference(),
         "log_path": controller.log_path if controller else _log_path(job, target, array),
+        "job_log": _job_log(job, target, array, controller),
         "job_name": controller.job_name if controller else job.name,
         "controller": controller,
         "container_image": str(target.resolve(container.image)) if container.image else "",
@@ -211,7 +260,7 @@ def render_job(
         # The prologue tries every registered scheduler's variables, so a script also runs under a wrapper
         # (e.g. Slurm's Torque qsub) that sets another scheduler's.
         "job_id_variables": [s.job_id_variable for s in map(get_scheduler, scheduler_names()) if s.job_id_variable],
-        "index_variables": [s.index_variable for s in map(get_scheduler, scheduler_names()) if s.index_variable],
+        "index_variables": _index_variables(),
         "generic_body": "" if controller or job.stage.body_template else generic_body(job, target),
         "stage_command": "" if controller else stage_command(job, target),
     }
@@ -243,6 +292,12 @@ def _shell_name(job_name: str) -> str:
     return re.sub(r"\W", "_", job_name)
 
 
+def _log_directories(jobs: list[StageJob], target: RenderTarget) -> list[Path]:
+    """The directories the jobs' scheduler logs go to (their names may hold the scheduler's placeholders)."""
+    paths = {Path(_log_path(job, target, _array_context(job, target, None))).parent for job in jobs}
+    return sorted(paths | {target.logs_dir})
+
+
 def submission_script(jobs: list[StageJob], target: RenderTarget, out_dir: Path) -> str:
     """The commands that submit `jobs` by hand, in dependency order, with native afterok dependencies."""
     scheduler = target.scheduler
@@ -252,6 +307,9 @@ def submission_script(jobs: list[StageJob], target: RenderTarget, out_dir: Path)
         " in dependency order.",
         "set -euo pipefail",
         f"cd {shell_quote(str(target.workdir))}",
+        # Before any qsub: PBS Pro writes the -o file only when the job ends, and a missing directory then
+        # sends it to undelivered/ while the job still reports success.
+        "mkdir -p -- " + " ".join(shell_quote(str(d)) for d in _log_directories(jobs, target)),
         *scheduler.submit_preamble(),
     ]
     names = {job.name for job in jobs}

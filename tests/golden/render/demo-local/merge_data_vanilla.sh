@@ -24,6 +24,50 @@ export HF_HUB_OFFLINE=1
 export WANDB_MODE=offline
 }
 
+# The job's own log on the shared filesystem, written while the job runs: PBS Pro keeps a running job's
+# output in the MoM's spool (/var/spool/pbs/spool/<id>.OU) and writes the -o file only at the end, so
+# `morphcpt logs` reads this copy. A tee rather than `#PBS -k oed`: direct write needs PBS Pro 19.1 or later
+# and a site that allows it for the -o path, and the tee serves every scheduler alike. The scheduler's log
+# still gets every line (plus its own messages, e.g. a walltime kill); the copy has a name of its own so
+# that the two never write one file.
+export MORPHCPT_JOB_LOG=@WORKDIR@/logs/merge_data_vanilla.job.log
+morphcpt_tee_pids=()
+# Making the directory here also saves the scheduler's log: PBS Pro moves an -o file whose directory is
+# missing to undelivered/ and still reports exit 0.
+if mkdir -p -- "${MORPHCPT_JOB_LOG%/*}" 2>/dev/null && : >>"$MORPHCPT_JOB_LOG" 2>/dev/null; then
+  exec {morphcpt_stdout}>&1 {morphcpt_stderr}>&2
+  # One tee per stream, so that stdout and stderr stay apart where the scheduler keeps them apart. tee
+  # ignores SIGINT and SIGTERM: a job stopping gracefully on SIGTERM still logs its last lines (and does not
+  # die of SIGPIPE writing them).
+  exec 1> >(trap '' INT TERM; exec tee -a -- "$MORPHCPT_JOB_LOG")
+  morphcpt_tee_pids+=($!)
+  exec 2> >(trap '' INT TERM; exec tee -a -- "$MORPHCPT_JOB_LOG" >&"$morphcpt_stderr")
+  morphcpt_tee_pids+=($!)
+else
+  echo "morphcpt: cannot write $MORPHCPT_JOB_LOG; this job's output is only in the scheduler's log" >&2
+fi
+# Files the job removes when it ends (a multi-node job's secrets file).
+MORPHCPT_CLEANUP=()
+# shellcheck disable=SC2317  # run by the EXIT trap
+morphcpt_exit() {
+  local status=$? waited=0 pid
+  set +e  # a failing command here (a closed stdout) must not become the job's exit status under set -e
+  rm -f -- "${MORPHCPT_CLEANUP[@]}"
+  echo "[morphcpt] $MORPHCPT_JOB_NAME exit status $status at $(date -u +%FT%TZ)"
+  if ((${#morphcpt_tee_pids[@]})); then
+    # Let the tees write their last lines before the scheduler ends the job: close the pipes and wait (a
+    # bounded poll: `wait` cannot take a process substitution on bash < 4.4, and a background process the
+    # body left behind may hold a pipe open).
+    exec 1>&"$morphcpt_stdout" 2>&"$morphcpt_stderr"
+    for pid in "${morphcpt_tee_pids[@]}"; do
+      while kill -0 "$pid" 2>/dev/null && ((waited++ < 100)); do sleep 0.1; done
+    done
+  fi
+  # The script's exit status (after a fatal signal bash re-raises the signal itself).
+  return "$status"
+}
+trap morphcpt_exit EXIT
+
 cd "$MORPHCPT_WORKDIR"
 
 # Secrets (HF_TOKEN, WANDB_API_KEY, ...) come from the environment or $MORPHCPT_WORKDIR/.env at run time,

@@ -2,6 +2,7 @@
 # Submit experiment demo to local (local) in dependency order.
 set -euo pipefail
 cd @WORKDIR@
+mkdir -p -- @WORKDIR@/logs
 # The local profile runs each job in turn; array tasks one after another.
 bash @WORKDIR@/jobs/demo-local/download_data.sh
 bash @WORKDIR@/jobs/demo-local/split_data.sh

@@ -2,6 +2,7 @@
 # Submit experiment seapile-tl-cpt to pbs (pbs-a100) in dependency order.
 set -euo pipefail
 cd @WORKDIR@
+mkdir -p -- @WORKDIR@/logs
 download_data=$(qsub @WORKDIR@/jobs/seapile-tl-cpt-pbs-a100/download_data.pbs); echo "download_data: $download_data"
 split_data=$(qsub -W depend=afterok:"$download_data" @WORKDIR@/jobs/seapile-tl-cpt-pbs-a100/split_data.pbs); echo "split_data: $split_data"
 preprocess_data_vanilla=$(qsub -W depend=afterok:"$split_data" @WORKDIR@/jobs/seapile-tl-cpt-pbs-a100/preprocess_data_vanilla.pbs); echo "preprocess_data_vanilla: $preprocess_data_vanilla"

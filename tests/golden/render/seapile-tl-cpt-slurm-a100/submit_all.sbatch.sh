@@ -2,6 +2,7 @@
 # Submit experiment seapile-tl-cpt to slurm (slurm-a100) in dependency order.
 set -euo pipefail
 cd @WORKDIR@
+mkdir -p -- @WORKDIR@/logs
 download_data=$(sbatch --parsable @WORKDIR@/jobs/seapile-tl-cpt-slurm-a100/download_data.sbatch); echo "download_data: $download_data"
 split_data=$(sbatch --parsable --dependency=afterok:"$download_data" @WORKDIR@/jobs/seapile-tl-cpt-slurm-a100/split_data.sbatch); echo "split_data: $split_data"
 preprocess_data_vanilla=$(sbatch --parsable --dependency=afterok:"$split_data" @WORKDIR@/jobs/seapile-tl-cpt-slurm-a100/preprocess_data_vanilla.sbatch); echo "preprocess_data_vanilla: $preprocess_data_vanilla"
