@@ -203,3 +203,25 @@ def test_changing_the_expansion_reruns_the_chunk_and_says_why(workspace: Path, m
     assert not found.done and found.why == 'expansion changed ("attempts_per_document" -> "per_token")'
     redo = preprocess_chunk(per_token, "stochastok", 1)
     assert redo["skipped"] is False and redo["expansion"]["definition"] == "per_token"
+
+
+def test_data_stats_is_stale_when_a_variant_changes_its_expansion(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from morphcpt.context import RunContext
+    from morphcpt.data.stats import data_stats
+    from morphcpt.stages.data_stats import DataStats
+
+    exp = prepared(workspace, monkeypatch)
+    for variant in exp.variants:
+        for chunk in range(1, exp.data.num_chunks + 1):
+            preprocess_chunk(exp, variant, chunk)
+    stats = data_stats(exp, samples=1)
+    assert stats["variants"]["stochastok"]["expansion"]["definition"] == "attempts_per_document"
+    ctx = RunContext.create(exp, workspace / "experiment.yaml", root=workspace)
+    job = ctx.graph.jobs["data_stats"]
+    assert DataStats().completion(ctx, job, 0).done
+    changed = prepared(workspace, monkeypatch, expansion="splits_per_document")
+    found = DataStats().completion(RunContext.create(changed, workspace / "experiment.yaml", root=workspace), job, 0)
+    assert not found.done
+    assert found.why == "expansion of stochastok changed (attempts_per_document -> splits_per_document)"

@@ -1,4 +1,4 @@
-"""data_stats: per-variant counts, realised expansion and morpheme alignment, from the merged datasets."""
+"""data_stats: per-variant counts, expansion definition and realised rate, and morpheme alignment."""
 
 from __future__ import annotations
 
@@ -33,4 +33,10 @@ class DataStats(Stage):
             return Completion.rerun(f"{ctx.layout.stats_file.name} is missing")
         if sorted(stats.get("variants", {})) != sorted(ctx.experiment.variants):
             return Completion.rerun("the experiment's variants changed")
+        for name, variant in ctx.experiment.variants.items():
+            # The statistics name the definition of expand_prop their rates were realised under.
+            asked = getattr(variant, "expansion", None)
+            recorded = (stats["variants"][name].get("expansion") or {}).get("definition")
+            if asked != recorded:
+                return Completion.rerun(f"expansion of {name} changed ({recorded} -> {asked})")
         return Completion.complete()
