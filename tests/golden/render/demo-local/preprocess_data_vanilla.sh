@@ -34,7 +34,7 @@ morphcpt_log_index="${PBS_ARRAY_INDEX:-${SLURM_ARRAY_TASK_ID:-${SGE_TASK_ID:-${M
 if [[ "$morphcpt_log_index" =~ ^[0-9]+$ ]]; then
   morphcpt_log_index=.$((10#$morphcpt_log_index + 0))
 else
-  morphcpt_log_index=""  # no index yet: the prologue stops below with the reason, logged here
+  morphcpt_log_index=""  # no index: a log without one (a hand-run array task stops below, saying why)
 fi
 export MORPHCPT_JOB_LOG=@WORKDIR@/logs/preprocess_data_vanilla"$morphcpt_log_index".job.log
 morphcpt_tee_pids=()
