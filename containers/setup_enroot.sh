@@ -1,21 +1,33 @@
 #!/usr/bin/env bash
 # One-time container setup on the cluster: import the NeMo image to a .sqsh, create the enroot container,
-# make morphcpt available in it, and smoke-test it.
+# install what morphcpt needs that the image lacks, and smoke-test it.
 #
-#   containers/setup_enroot.sh [--image URI] [--sqsh PATH] [--name NAME] [--install mount|pip]
-#                              [--force] [--skip-smoke] [--dry-run]
+#   containers/setup_enroot.sh [--image URI] [--sqsh PATH] [--name NAME] [--install overlay|pip|mount]
+#                              [--break-system-packages] [--experiment NAME] [--force] [--skip-smoke] [--dry-run]
 #
 #   --image    registry image (default nvcr.io#nvidia/nemo:25.07, which has the NeMo 2 gemma3 recipes).
 #              Pulling from nvcr.io needs NGC credentials in ~/.config/enroot/.credentials:
 #              machine nvcr.io login $oauthtoken password <NGC_API_KEY>
 #   --sqsh     where the squashfs image goes (default containers/nemo.sqsh; point it at scratch if $HOME is small)
 #   --name     enroot container name (default morphcpt-nemo; must match container.name in the profile)
-#   --install  mount: the repository is mounted at /workspace and put on PYTHONPATH (default; edits apply at once)
-#              pip:   additionally pip-install morphcpt's light dependencies into the container
-#   --force    re-import and re-create even if they exist (the old image stays until the new one is in)
+#   --install  overlay: (default) a venv made by the image's Python with --system-site-packages, on the shared
+#                       filesystem at $MORPHCPT_CONTAINER_OVERLAY (default containers/overlay/NAME), holding
+#                       only what the image lacks (submitit, pyahocorasick, wordfreq, ...), pinned by
+#                       constraints.txt; the image's torch/NeMo/megatron are never replaced. run_in_enroot.sh
+#                       activates it; every node sees it, so containers created later on other nodes work.
+#              pip:     the same packages into the image's own Python, in this node's container only (a node
+#                       that creates the container afresh from the .sqsh will not have them). A Debian/Ubuntu
+#                       Python refuses this (externally-managed-environment) unless --break-system-packages.
+#              mount:   install nothing (the image already has everything); the repository is mounted at
+#                       /workspace and put on PYTHONPATH in every mode, so edits apply at once.
+#   --force    re-import, re-create and remake the overlay even if they exist (the old image stays until the new
+#              one is in)
 #   --experiment  whose jobs the smoke test imports for (default seapile-tl-cpt)
 #   --dry-run  print the commands without running them
 #
+# pip inside the container uses the index of PIP_INDEX_URL / PIP_EXTRA_INDEX_URL / PIP_TRUSTED_HOST when set.
+# Where the site intercepts TLS (certificate verify failed), set PIP_CERT, REQUESTS_CA_BUNDLE or SSL_CERT_FILE
+# to the site's CA bundle: the file is mounted into the container at the same path and handed to pip --cert.
 # Run it where enroot is installed (usually a compute node: `qsub -I` / `srun --pty`), once per image.
 set -euo pipefail
 
@@ -23,7 +35,8 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 image="nvcr.io#nvidia/nemo:25.07"
 sqsh="$repo/containers/nemo.sqsh"
 name=morphcpt-nemo
-install=mount
+install=overlay
+break_system=0
 force=0
 smoke=1
 dry_run=0
@@ -41,15 +54,17 @@ while (($#)); do
     --sqsh) sqsh=${2:?}; shift 2 ;;
     --name) name=${2:?}; shift 2 ;;
     --install) install=${2:?}; shift 2 ;;
+    --break-system-packages) break_system=1; shift ;;
     --force) force=1; shift ;;
     --skip-smoke) smoke=0; shift ;;
     --dry-run) dry_run=1; shift ;;
     --experiment) experiment=${2:?}; shift 2 ;;
-    -h|--help) sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
 done
-[[ "$install" == mount || "$install" == pip ]] || die "--install must be 'mount' or 'pip', not '$install'"
+[[ "$install" =~ ^(overlay|pip|mount)$ ]] || die "--install must be 'overlay', 'pip' or 'mount', not '$install'"
+((break_system)) && [[ "$install" != pip ]] && die "--break-system-packages goes with --install pip only"
 
 if ! command -v enroot >/dev/null; then
   if ((dry_run)); then
@@ -60,6 +75,10 @@ or use a profile with container.runtime: none (host Python) or pyxis (Slurm impo
   fi
 fi
 
+workdir=${MORPHCPT_CONTAINER_WORKDIR:-/workspace}
+export MORPHCPT_CONTAINER_OVERLAY=${MORPHCPT_CONTAINER_OVERLAY:-$repo/containers/overlay/$name}
+in_container=("$repo/containers/run_in_enroot.sh" --name "$name" --image "$sqsh")
+
 if [[ -f "$sqsh" && $force -eq 0 ]]; then
   echo "setup_enroot: image $sqsh exists (use --force to re-import)"
 else
@@ -69,17 +88,37 @@ else
   run mv -f "$sqsh.importing" "$sqsh"
 fi
 
-if ((!dry_run)) && enroot list | grep -qx -- "$name" && ((!force)); then
-  echo "setup_enroot: container $name exists (use --force to re-create)"
-else
-  ((force)) && run enroot remove --force "$name"
-  run enroot create --name "$name" "$sqsh"
-fi
+((force)) && run enroot remove --force "$name"
+# Created the way jobs create it (run_in_enroot.sh, under its lock), so a job starting now does not race us.
+run "${in_container[@]}" --create
 
-if [[ "$install" == pip ]]; then
-  run enroot start --rw --mount "$repo:/workspace" "$name" \
-    pip install --no-deps -e /workspace
-  run enroot start --rw "$name" pip install "submitit>=1.5" "pyahocorasick>=2.1" "wordfreq>=3.1"
+if [[ "$install" != mount ]]; then
+  pass=() mounted=" "
+  for variable in PIP_CERT REQUESTS_CA_BUNDLE SSL_CERT_FILE; do
+    [[ -n "${!variable:-}" ]] || continue
+    [[ -f "${!variable}" ]] || die "$variable=${!variable} is not a file (it should name the site's CA bundle)"
+    pass+=(--env "$variable")
+    [[ "$mounted" == *" ${!variable} "* ]] || pass+=(--mount "${!variable}:${!variable}")
+    mounted+="${!variable} "
+  done
+  for variable in PIP_INDEX_URL PIP_EXTRA_INDEX_URL PIP_TRUSTED_HOST; do
+    [[ -n "${!variable:-}" ]] && pass+=(--env "$variable")
+  done
+  if [[ "$install" == overlay ]]; then
+    # Its parent is mounted so that the install can make it; afterwards run_in_enroot.sh mounts it itself.
+    parent=$(dirname "$MORPHCPT_CONTAINER_OVERLAY")
+    run mkdir -p "$parent"
+    pass+=(--mount "$parent:$parent")
+    target=(--overlay "$MORPHCPT_CONTAINER_OVERLAY")
+  else
+    target=(--system)
+  fi
+  ((break_system)) && target+=(--break-system-packages)
+  ((force)) && target+=(--force)
+  # The image's own Python does the install (--no-overlay: not an older overlay's), so the overlay venv is
+  # made from it and sees its packages.
+  run "${in_container[@]}" --no-overlay ${pass[@]+"${pass[@]}"} -- python3 "$workdir/containers/image_deps.py" install \
+    --pyproject "$workdir/pyproject.toml" --constraints "$workdir/constraints.txt" "${target[@]}"
 fi
 
 if ((smoke)); then
@@ -88,15 +127,8 @@ if ((smoke)); then
   mapfile -t modules < <(cd "$repo" && PYTHONPATH="$repo/src${PYTHONPATH:+:$PYTHONPATH}" "$host_python" -m morphcpt job-modules -e "$experiment")
   ((${#modules[@]})) || die "could not list the modules of experiment $experiment with $host_python \
 (morphcpt job-modules needs morphcpt's core packages: run make venv, or set MORPHCPT_HOST_PYTHON)"
-  run "$repo/containers/run_in_enroot.sh" --name "$name" --image "$sqsh" -- python3 -c \
-    'import importlib, sys
-missing = []
-for name in sys.argv[1:]:
-    try:
-        importlib.import_module(name)
-    except Exception as exc:
-        missing.append(f"{name} ({exc})")
-print("imported:", len(sys.argv) - 1 - len(missing), "of", len(sys.argv) - 1)
-sys.exit("missing in the container: " + ", ".join(missing) if missing else 0)' "${modules[@]}"
+  run "${in_container[@]}" -- python3 "$workdir/containers/image_deps.py" check "${modules[@]}" \
+    || die "the container lacks packages the jobs of $experiment import (listed above); \
+run again with the default --install overlay, or add them to the image"
 fi
 echo "setup_enroot: done. Set container.image: $sqsh and container.name: $name in your cluster profile."
