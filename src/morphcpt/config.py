@@ -345,6 +345,16 @@ class RunConfig(StrictModel):
     variant: str
 
 
+def wandb_run_name_fields(template: str) -> set[str]:
+    """The placeholders of a `training.wandb_run_name` template; ValueError when it is not a format string."""
+    import string
+
+    try:
+        return {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
+    except ValueError as exc:
+        raise ValueError(f"{template!r} is not a name template ({exc})") from None
+
+
 class TrainingConfig(StrictModel):
     backend: str = "nemo"  # a registered training backend (morphcpt.training.backends): nemo, cpu, or a plugin's
     recipe: str = "gemma3_1b"
@@ -370,6 +380,9 @@ class TrainingConfig(StrictModel):
     models_dir: str = "models"
     time_budget_margin_seconds: NonNegativeInt = 600
     wandb_project: str = "morphcpt"
+    # The W&B name of each run: `{run}` is the run's name, `{experiment}` the experiment's (the seed plan names
+    # its runs gemma3-1b-baseline, ...: `wandb_run_name: "gemma3-1b-{run}"`).
+    wandb_run_name: str = "{experiment}-{run}"
     tiny_model: dict[str, int] = {"hidden_size": 64, "num_hidden_layers": 2, "intermediate_size": 128}
 
     @field_validator("backend")
@@ -379,6 +392,17 @@ class TrainingConfig(StrictModel):
 
         if value not in available_backends():
             raise ValueError(f"unknown training backend {value!r} (known: {', '.join(available_backends())})")
+        return value
+
+    @field_validator("wandb_run_name")
+    @classmethod
+    def _run_name_template(cls, value: str) -> str:
+        names = wandb_run_name_fields(value)
+        unknown = sorted(names - {"experiment", "run"})
+        if unknown:
+            raise ValueError(f"unknown placeholder {{{unknown[0]}}} in {value!r}; use {{run}} and {{experiment}}")
+        if "run" not in names:
+            raise ValueError(f"{value!r} has no {{run}}: every run of the experiment would log under one name")
         return value
 
     @model_validator(mode="after")

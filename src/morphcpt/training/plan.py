@@ -105,6 +105,11 @@ class RunPlan:
         ]
 
 
+def wandb_name(experiment: Experiment, run: str) -> str:
+    """The run's W&B name: `training.wandb_run_name` filled in (checked when the experiment loads)."""
+    return experiment.training.wandb_run_name.format(experiment=experiment.name, run=run)
+
+
 def plan_for_run(experiment: Experiment, run: str, **overrides: Any) -> RunPlan:
     if run not in experiment.runs:
         raise MorphcptError(f"unknown run {run!r}; the experiment has {', '.join(experiment.runs)}")
@@ -138,7 +143,7 @@ def plan_for_run(experiment: Experiment, run: str, **overrides: Any) -> RunPlan:
         tensor_parallel=t.tensor_parallel,
         pipeline_parallel=t.pipeline_parallel,
         wandb_project=t.wandb_project,
-        wandb_name=f"{experiment.name}-{run}",
+        wandb_name=wandb_name(experiment, run),
         tiny_model=dict(t.tiny_model),
     )
     plan = replace(plan, **{k: v for k, v in overrides.items() if v is not None})
@@ -166,7 +171,10 @@ def seed_argument_parser() -> argparse.ArgumentParser:
 def plan_from_seed_args(experiment: Experiment, args: argparse.Namespace) -> RunPlan:
     run = args.run
     if run is None:
-        by_name = [r for r in experiment.runs if args.wandb_name in (r, f"{experiment.name}-{r}")]
+        # The run's W&B name names it, and so do the run's own name and the earlier `<experiment>-<run>` form.
+        by_name = [
+            r for r in experiment.runs if args.wandb_name in (r, f"{experiment.name}-{r}", wandb_name(experiment, r))
+        ]
         by_data = [
             r
             for r in experiment.runs
