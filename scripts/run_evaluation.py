@@ -2,6 +2,11 @@
 
 python scripts/run_evaluation.py --models models/baseline models/patok --benchmarks pacute hierarchical \
     --eval-mode both [--benchmarks-dir data/benchmarks] [--results-dir results] [--language tl] [--lang en tl]
+
+A model is a Hugging Face folder, a hub id, or a training checkpoint: a NeMo 2 checkpoint (a directory with
+context/ and weights/, or one holding such checkpoints: the latest is taken) or a CPU run's checkpoint
+directory (checkpoints/<run>). A checkpoint is converted by the export stage's code into <path>.hf/ beside it,
+once; NeMo's conversion needs NeMo (containers/run_in_enroot.sh python scripts/run_evaluation.py ...).
 """
 
 import argparse
@@ -16,7 +21,13 @@ from morphcpt.evaluation.run import evaluate_models
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", required=True, help="HF model directories or hub ids")
+    parser.add_argument(
+        "--models", nargs="+", required=True, help="HF model directories, hub ids or training checkpoint directories"
+    )
+    parser.add_argument(
+        "--tokenizer",
+        help="for checkpoints that carry no tokenizer (the CPU backend's): the experiment's data.tokenizer",
+    )
     parser.add_argument("--benchmarks", nargs="+", default=["pacute", "hierarchical"])
     parser.add_argument("--eval-mode", choices=["mcq", "gen", "both"], default="both")
     parser.add_argument("--benchmarks-dir", type=Path, default=Path("data/benchmarks"))
@@ -35,6 +46,7 @@ def main() -> int:
             args.lang,
             args.device,
             language=args.language,
+            tokenizer=args.tokenizer,
         ):
             print(f"summary: {path}")
     except MorphcptError as exc:

@@ -146,13 +146,37 @@ def _experiment(name: str):  # type: ignore[no-untyped-def]
     return load_experiment(resolve_config_path(name, EXPERIMENTS_DIR, "experiment"))
 
 
+def _override_note(flag: str, value: object, key: str, configured: object, reader: str) -> None:
+    """Say when a command-line value departs from the experiment, whose next stage still reads its own."""
+    if str(value) != str(configured):
+        click.echo(
+            f"note: {flag} {value} differs from the experiment's {key} ({configured}), which its {reader} stage "
+            f"reads; set {key}: {value} in the experiment for that stage to use this output",
+            err=True,
+        )
+
+
 @cli.command()
 @experiment_option
-def download(experiment: str) -> None:
+@click.option(
+    "--output", type=click.Path(path_type=Path), help="JSONL to write [default: data.corpus] (the seed plan's flag)"
+)
+@click.option(
+    "--language",
+    help="SEA-PILE v2 subset [default: data.source.subset]; ISO 639-2/3 codes (fil, tgl) name their 639-1 subset",
+)
+def download(experiment: str, output: Path | None, language: str | None) -> None:
     """Fetch the corpus (SEA-PILE v2 Filipino from the hub, or data.source.local_path) as JSONL."""
-    from morphcpt.data.download import download_corpus
+    from morphcpt.data.download import dataset_subset, download_corpus
 
     exp = _experiment(experiment)
+    data = exp.data
+    if language is not None:
+        data = data.model_copy(update={"source": data.source.model_copy(update={"subset": dataset_subset(language)})})
+    if output is not None:
+        _override_note("--output", output, "data.corpus", exp.data.corpus, "split")
+        data = data.model_copy(update={"corpus": str(output)})
+    exp = exp.model_copy(update={"data": data})
     result = download_corpus(exp)
     state = "already done" if result["skipped"] else "done"
     click.echo(f"download: {state}: {result['lines']} records in {exp.data.corpus}")
@@ -188,13 +212,23 @@ def demo_data(experiment: str, documents: int, vocab_size: int) -> None:
 
 @cli.command()
 @experiment_option
-def split(experiment: str) -> None:
+@click.option("--input", "corpus", type=click.Path(path_type=Path), help="corpus to split [default: data.corpus]")
+@click.option("--output-dir", type=click.Path(path_type=Path), help="where the chunks go [default: data.chunks_dir]")
+@click.option("--num-chunks", type=click.IntRange(min=1), help="[default: data.num_chunks]")
+def split(experiment: str, corpus: Path | None, output_dir: Path | None, num_chunks: int | None) -> None:
     """Split the experiment's corpus into data.num_chunks chunks balanced by bytes, with a manifest."""
     from morphcpt.data.split import split_corpus
 
-    exp = _experiment(experiment)
-    manifest = split_corpus(Path(exp.data.corpus), Path(exp.data.chunks_dir), exp.data.num_chunks, exp.data.text_key)
-    click.echo(f"split {manifest['lines']} lines into {len(manifest['chunks'])} chunks in {exp.data.chunks_dir}")
+    data = _experiment(experiment).data
+    # The seed plan's flags (split_jsonl.py --input --output-dir --num-chunks) stand in for the data: keys.
+    if output_dir is not None:
+        _override_note("--output-dir", output_dir, "data.chunks_dir", data.chunks_dir, "preprocess")
+    if num_chunks is not None:
+        _override_note("--num-chunks", num_chunks, "data.num_chunks", data.num_chunks, "preprocess")
+    corpus = corpus or Path(data.corpus)
+    chunks_dir = output_dir or Path(data.chunks_dir)
+    manifest = split_corpus(corpus, chunks_dir, num_chunks or data.num_chunks, data.text_key)
+    click.echo(f"split {manifest['lines']} lines into {len(manifest['chunks'])} chunks in {chunks_dir}")
 
 
 @cli.command()
@@ -373,6 +407,7 @@ def benchmarks(experiment: str, out_dir: Path | None, count: int | None) -> None
 @click.option("--eval-mode", type=click.Choice(["mcq", "gen", "both"]), help="[default: evaluation.eval_mode]")
 @click.option("--lang", "langs", multiple=True, help="prompt language(s) of the experiment's language pack [en]")
 @click.option("--device", default="auto", show_default=True)
+@click.option("--tokenizer", help="for --models checkpoints that carry none [default: data.tokenizer]")
 def evaluate(
     experiment: str,
     models: tuple[str, ...],
@@ -380,6 +415,7 @@ def evaluate(
     eval_mode: str | None,
     langs: tuple[str, ...],
     device: str,
+    tokenizer: str | None,
 ) -> None:
     """Score models on the benchmarks; resumable; results in evaluation.results_dir/<model>/."""
     from morphcpt.context import Layout
@@ -410,6 +446,7 @@ def evaluate(
         language=pack,
         # Run as the experiment's stage (no --models): a model whose scores are current is not re-scored.
         fingerprints=None if models or benchmark_names or langs else evaluation_fingerprints(Layout(exp), eval_mode),
+        tokenizer=tokenizer or exp.data.tokenizer,
     )
     for path in summaries:
         click.echo(f"summary: {path}")

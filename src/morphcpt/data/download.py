@@ -18,6 +18,29 @@ from morphcpt.data.markers import atomic_output, read_valid_marker, remove_marke
 from morphcpt.data.split import corpus_lines
 from morphcpt.errors import MorphcptError
 
+# ISO 639-2/3 codes of SEA-PILE v2's languages, to the ISO 639-1 codes its subset folders are named by: the
+# seed plan asks for `--language fil` (Filipino), which is the `tl` folder. Codes not listed are used as given.
+ISO_639_1 = {
+    "fil": "tl",
+    "tgl": "tl",
+    "ind": "id",
+    "msa": "ms",
+    "zsm": "ms",
+    "tha": "th",
+    "vie": "vi",
+    "mya": "my",
+    "bur": "my",
+    "khm": "km",
+    "lao": "lo",
+    "tam": "ta",
+}
+
+
+def dataset_subset(language: str) -> str:
+    """The subset folder for a language code given on the command line (`fil` and `tl` both give `tl`)."""
+    code = language.strip().lower()
+    return ISO_639_1.get(code, code)
+
 
 def hub_shards(repo_id: str, subset: str, revision: str | None, cache_dir: Path) -> list[Path]:
     from huggingface_hub import snapshot_download

@@ -116,9 +116,14 @@ def evaluate_models(
     *,
     language: LanguagePack | str,
     fingerprints: dict[str, Any] | None = None,
+    tokenizer: str | None = None,
 ) -> list[Path]:
     """Score each model; with `fingerprints` (model -> what its scores depend on), a model whose folder
-    records the same fingerprint is not scored again, and one whose fingerprint changed starts afresh."""
+    records the same fingerprint is not scored again, and one whose fingerprint changed starts afresh.
+    A model may be a training checkpoint (NeMo 2, or a CPU run's directory): it is converted to a Hugging
+    Face folder beside it first, with `tokenizer` when the checkpoint carries none (training/export.py)."""
+    from morphcpt.training.export import model_for_evaluation
+
     # The pack, its prompt languages and the benchmarks are checked before any model loads, so bad names and
     # missing files fail fast.
     pack = resolve_language(language)
@@ -140,7 +145,8 @@ def evaluate_models(
             aside = folder.with_name(f"{folder.name}.superseded-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
             folder.rename(aside)
             print(f"{model_name(model)}: its model or benchmarks changed; old scores kept as {aside}")
-        scorers.append(HFScorer.load(model, device=device))
+        # Results are named after the model as given, not after the folder a checkpoint was converted into.
+        scorers.append(HFScorer.load(model_for_evaluation(model, tokenizer), name=model_name(model), device=device))
         scored.append(model)
     summaries = _score_all(scorers, loaded, eval_mode, results_dir, langs, pack)
     for model in scored:

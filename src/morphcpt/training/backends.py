@@ -75,9 +75,10 @@ class TrainingBackend(Protocol):
         """The finished run's last checkpoint; MorphcptError when the run has not finished."""
         ...
 
-    def export(self, experiment: Experiment, checkpoint: Path, out_dir: Path) -> None:
+    def export(self, experiment: Experiment | None, checkpoint: Path, out_dir: Path) -> None:
         """Write `checkpoint` as a Hugging Face model (config.json and weights) into the existing `out_dir`;
-        the caller adds the tokenizer, the marker and the atomic rename."""
+        the caller adds the tokenizer, the marker and the atomic rename. `experiment` is None when a
+        checkpoint is converted outside any experiment (run_evaluation.py given a checkpoint directory)."""
         ...
 
     def import_pretrained(self, experiment: Experiment) -> str:

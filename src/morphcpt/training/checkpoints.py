@@ -11,6 +11,7 @@ checkpoints/<run>/
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from morphcpt.data.markers import atomic_output, write_json_atomic
 from morphcpt.errors import MorphcptError
 
 KEEP_CHECKPOINTS = 2
+STEP_NAME = re.compile(r"step_\d{6,}")
 
 
 def step_name(step: int) -> str:
@@ -62,7 +64,9 @@ def publish_checkpoint(directory: Path, staging: Path, step: int) -> Path:
     staging.rename(final)
     with atomic_output(directory / "latest") as tmp:
         tmp.write_text(final.name + "\n", encoding="utf-8")
-    for old in sorted(directory.glob("step_*"))[:-KEEP_CHECKPOINTS]:
+    # Exactly step_NNNNNN: a `step_000050.hf` conversion made for evaluation beside one is not a checkpoint.
+    steps = sorted(p for p in directory.glob("step_*") if STEP_NAME.fullmatch(p.name))
+    for old in steps[:-KEEP_CHECKPOINTS]:
         shutil.rmtree(old, ignore_errors=True)
     return final
 

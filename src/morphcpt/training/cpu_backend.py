@@ -53,7 +53,7 @@ class CpuBackend:
             raise MorphcptError(f"{plan.checkpoint_dir} has no checkpoint")
         return latest
 
-    def export(self, experiment: Experiment, checkpoint: Path, out_dir: Path) -> None:
+    def export(self, experiment: Experiment | None, checkpoint: Path, out_dir: Path) -> None:
         for item in checkpoint.iterdir():
             if item.name != TRAINER_STATE:
                 shutil.copy2(item, out_dir / item.name)

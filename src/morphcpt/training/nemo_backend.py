@@ -45,7 +45,7 @@ class NemoBackend:
 
         return final_checkpoint(plan)
 
-    def export(self, experiment: Experiment, checkpoint: Path, out_dir: Path) -> None:
+    def export(self, experiment: Experiment | None, checkpoint: Path, out_dir: Path) -> None:
         from morphcpt.training.nemo_recipe import export_hf
 
         export_hf(checkpoint, out_dir)

@@ -320,7 +320,15 @@ def import_pretrained(experiment: Experiment) -> str:
 
 def final_checkpoint(plan: RunPlan) -> Path:
     """NeMo writes <checkpoint_dir>/<name>/checkpoints/*-last; the newest such directory is the final one."""
-    candidates = sorted(plan.checkpoint_dir.glob("**/checkpoints/*last*"), key=lambda p: p.stat().st_mtime)
+    # Only real checkpoints (context/ and weights/): not an evaluation's `<checkpoint>.hf` conversion beside one.
+    candidates = sorted(
+        (
+            p
+            for p in plan.checkpoint_dir.glob("**/checkpoints/*last*")
+            if (p / "context").is_dir() and (p / "weights").is_dir()
+        ),
+        key=lambda p: p.stat().st_mtime,
+    )
     if not candidates:
         raise MorphcptError(f"no NeMo checkpoint ending in 'last' under {plan.checkpoint_dir}")
     return candidates[-1]

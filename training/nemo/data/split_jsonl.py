@@ -1,6 +1,11 @@
-"""Split the experiment's JSONL corpus into chunks. Thin entry point for `morphcpt split`.
+"""Split a JSONL corpus into chunks. Thin entry point for `morphcpt split`.
 
+python training/nemo/data/split_jsonl.py --input data/corpora/seapile-v2-filipino.jsonl \
+    --output-dir data/chunks --num-chunks 20
 python training/nemo/data/split_jsonl.py --experiment seapile-tl-cpt
+
+--input, --output-dir and --num-chunks stand in for the experiment's data.corpus, data.chunks_dir and
+data.num_chunks.
 """
 
 import sys
