@@ -44,14 +44,20 @@ def _report(report: StepReport, console: Console) -> None:
 def watch_loop(controller: Controller, console: Console, interval: float, timeout: float | None) -> int:
     """Step until every stage is done (0) or something was given up (1). Prints the table when it changes."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    shown = None
+    shown: dict[str, tuple[object, ...]] | None = None
     while True:
         report = controller.step()
         _report(report, console)
         rows = _selected_rows(controller)
-        summary = [(r["stage"], r["done"], r["state"], r["attempts"]) for r in rows]
+        summary = {str(r["stage"]): (r["done"], r["state"], r["attempts"]) for r in rows}
         if summary != shown:
-            _print_status(controller, console, rows)
+            if console.is_terminal or shown is None:
+                _print_status(controller, console, rows)
+            else:
+                # Without a terminal (a log file, CI) one line per stage that changed, not the whole table again.
+                for row in rows:
+                    if shown.get(str(row["stage"])) != summary[str(row["stage"])]:
+                        console.print(_change_line(row), markup=False, highlight=False)
             shown = summary
         if report.done:
             console.print(f"[green]experiment {controller.experiment.name}: every stage is done[/]")
@@ -67,6 +73,14 @@ def watch_loop(controller: Controller, console: Console, interval: float, timeou
             console.print("[yellow]watch: time limit reached; jobs keep running, `morphcpt watch` again later[/]")
             return 3
         time.sleep(interval)
+
+
+def _change_line(row: dict[str, object]) -> str:
+    """'12:04:05 preprocess_data_patok: running, 2/4 tasks done, attempt 1 (3,200/8,000 documents)'."""
+    line = f"{time.strftime('%H:%M:%S')} {row['stage']}: {row['state']}, {row['done']}/{row['total']} tasks done"
+    line += f", attempt {row['attempts']}" if row["attempts"] else ""
+    line += f" ({row['progress']})" if row.get("progress") else ""
+    return line + (f": {row['message']}" if row.get("message") else "")
 
 
 def _print_report(controller: Controller, console: Console) -> None:

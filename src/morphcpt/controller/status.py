@@ -11,6 +11,7 @@ from rich.table import Table
 from morphcpt.controller.engine import Controller
 from morphcpt.controller.executors import PENDING, RUNNING
 from morphcpt.controller.state import BUDGET, SUBMITTING, TaskRow
+from morphcpt.progress import PROGRESS_DIR, combined
 
 
 def _elapsed(seconds: float) -> str:
@@ -24,6 +25,7 @@ def stage_rows(controller: Controller) -> list[dict[str, Any]]:
     for row in controller.store.tasks():
         by_stage[row.stage].append(row)
     rows = []
+    progress_dir = controller.store.path.parent / PROGRESS_DIR
     for stage in controller.store.stages():
         history = by_stage[stage.name]
         latest = {t.task: t for t in history}
@@ -46,6 +48,10 @@ def stage_rows(controller: Controller) -> list[dict[str, Any]]:
             state = "resubmitting"
         else:
             state = "waiting"
+        # What the unfinished tasks report about themselves (steps, items, documents): a hint, not a state.
+        unfinished = [t for t in job.tasks() if not controller.completion(job, t).done]
+        reports = [job.stage.report(progress_dir, controller.ctx, job, t) for t in unfinished] if history else []
+        progress = combined([r for r in reports if r is not None])
         spans = [(t.ended or now) - t.started for t in history if t.started]
         active = sorted({t.job_id for t in latest.values() if t.job_id and t.state in (PENDING, RUNNING)})
         recent = sorted({t.job_id for t in latest.values() if t.job_id})
@@ -55,6 +61,7 @@ def stage_rows(controller: Controller) -> list[dict[str, Any]]:
                 "kind": stage.kind,
                 "done": done,
                 "total": total,
+                "progress": progress.text() if progress and state in ("running", "queued", "resubmitting") else "",
                 "state": state,
                 "attempts": max((t.attempt for t in history), default=0),
                 "resumes": sum(1 for t in history if t.state == BUDGET),
@@ -77,7 +84,7 @@ def _ids(ids: list[str]) -> str:
 
 def status_table(rows: list[dict[str, Any]], title: str) -> Table:
     table = Table(title=title)
-    for column in ("stage", "tasks", "state", "attempts", "resumes", "elapsed", "job ids", "note"):
+    for column in ("stage", "tasks", "state", "progress", "attempts", "resumes", "elapsed", "job ids", "note"):
         table.add_column(column, justify="right" if column in ("tasks", "attempts", "resumes") else "left")
     for row in rows:
         style = _STYLE.get(row["state"], "")
@@ -85,6 +92,7 @@ def status_table(rows: list[dict[str, Any]], title: str) -> Table:
             row["stage"],
             f"{row['done']}/{row['total']}",
             f"[{style}]{row['state']}[/]" if style else row["state"],
+            row["progress"],
             str(row["attempts"]),
             str(row["resumes"]),
             _elapsed(row["elapsed_seconds"]),

@@ -11,9 +11,11 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from morphcpt.context import RunContext
+from morphcpt.context import RunContext, relative_reference
 from morphcpt.graph import StageJob
+from morphcpt.progress import JOB_NAME_VARIABLE, PROGRESS_DIR_VARIABLE
 from morphcpt.stages.base import Completion
 
 PYTHON = "\0python"  # replaced by the job's own interpreter when the task runs
@@ -33,12 +35,15 @@ class TaskSpec:
         return self.chunk or 0
 
 
-def task_spec(ctx: RunContext, job: StageJob, task: int, ngpus: int = 0) -> TaskSpec:
+def task_spec(ctx: RunContext, job: StageJob, task: int, ngpus: int = 0, progress_dir: Path | None = None) -> TaskSpec:
     argv = job.stage.argv(ctx, job, task, python=PYTHON)
-    env: dict[str, str] = {}
+    env: dict[str, str] = {JOB_NAME_VARIABLE: job.name}
+    if progress_dir is not None:
+        # Where the task's own progress reports go (morphcpt.progress), relative to the workdir like the rest.
+        env[PROGRESS_DIR_VARIABLE] = relative_reference(progress_dir, ctx.root)
     if job.stage.resumable and job.kind == "train":
         # torchrun reads its rendezvous settings from PET_* variables (the train template sets the same).
-        env = {
+        env |= {
             "PET_NPROC_PER_NODE": str(max(ngpus, 1)),
             "PET_NNODES": "1",
             "PET_NODE_RANK": "0",

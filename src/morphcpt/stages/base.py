@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from morphcpt.data.markers import marker_path
+from morphcpt.progress import TaskProgress, progress_file, read_progress
 
 if TYPE_CHECKING:
     from morphcpt.context import RunContext
@@ -108,6 +109,11 @@ class Stage:
         """A resumable task's progress on disk (e.g. its last checkpoint's step) and a note on its last attempt
         (e.g. how long start-up took); the controller counts an attempt that did not advance as a failure."""
         return None, ""
+
+    def report(self, progress_dir: Path, ctx: RunContext, job: StageJob, task: int) -> TaskProgress | None:
+        """How far the task's running (or last) attempt got, for `morphcpt status`: what the task itself
+        reported (morphcpt.progress), by default."""
+        return read_progress(progress_file(progress_dir, job.name, task))
 
     def invalidate(self, ctx: RunContext, job: StageJob, task: int) -> None:
         """Make the task incomplete (for `morphcpt retry` of a finished stage): its marker goes."""

@@ -8,6 +8,7 @@ from typing import Any
 
 from morphcpt.context import RunContext
 from morphcpt.graph import StageJob
+from morphcpt.progress import TaskProgress
 from morphcpt.stages import register_stage
 from morphcpt.stages._common import RunParams, known_run
 from morphcpt.stages.base import Completion, Stage, read_json, recorded_outputs
@@ -64,6 +65,18 @@ class Train(Stage):
         if "startup_seconds" in attempt and "budget_seconds" in attempt:
             note = f"start-up took {attempt['startup_seconds']:.0f} s of a {attempt['budget_seconds']:.0f} s budget"
         return step, note
+
+    def report(self, progress_dir: Path, ctx: RunContext, job: StageJob, task: int) -> TaskProgress | None:
+        """Steps of the target: the trainer's own report, else (a backend that does not report, such as NeMo
+        in its container) the last checkpoint's step."""
+        reported = super().report(progress_dir, ctx, job, task)
+        if reported is not None:
+            return reported
+        step, _ = self.progress(ctx, job, task)
+        pointer = ctx.layout.checkpoint_dir(job.params["run"]) / "latest"
+        if not step or not pointer.exists():
+            return None
+        return TaskProgress(step, ctx.experiment.training.max_steps, "steps", pointer.stat().st_mtime)
 
     def completion(self, ctx: RunContext, job: StageJob, task: int) -> Completion:
         directory = ctx.layout.checkpoint_dir(job.params["run"])

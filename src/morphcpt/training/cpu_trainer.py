@@ -20,6 +20,7 @@ from morphcpt import exit_codes
 from morphcpt.config import Experiment
 from morphcpt.data.markers import write_json_atomic
 from morphcpt.data.tokenizer import load_tokenizer
+from morphcpt.progress import task_reporter
 from morphcpt.training import checkpoints as ckpt
 from morphcpt.training.backends import TrainResult
 from morphcpt.training.data import build_gpt_datasets, check_counts, check_dataset
@@ -193,6 +194,9 @@ def train_cpu(experiment: Experiment, plan: RunPlan, deadline: float | None = No
     _record_attempt(directory, started, deadline)
     step_seconds = 0.0
     saved_at = step
+    # The train stage is one task (0); `morphcpt status` shows steps/target from this report.
+    reporter = task_reporter(0, "steps", plan.max_steps, interval=2.0)
+    reporter.update(step)
     try:
         while step < plan.max_steps:
             # Leave room for one more step and a save; SIGTERM means the same.
@@ -213,6 +217,7 @@ def train_cpu(experiment: Experiment, plan: RunPlan, deadline: float | None = No
             grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), plan.clip_grad))
             optimizer.step()
             step += 1
+            reporter.update(step)
             loss_value = total
             step_seconds = time.time() - tick
             record: dict[str, Any] = {}
@@ -229,5 +234,6 @@ def train_cpu(experiment: Experiment, plan: RunPlan, deadline: float | None = No
                 saved_at = step
     finally:
         stop.restore()
+        reporter.finish()
     write_json_atomic(directory / "done.json", {"step": step, "loss": loss_value, "resumed_from": resumed_from})
     return TrainResult(exit_codes.OK, step, loss_value, resumed_from)
