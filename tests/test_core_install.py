@@ -2,9 +2,10 @@
 exactly pyproject's core `dependencies` (no numpy, torch, transformers, pyarrow, ...), and --help, render,
 submit --dry-run, check-config, graph, status / logs / cancel and verify-setup run there.
 
-The install is editable, from a copy of the tree, as a login node has it (the clone's configs/ and
-job_templates/ are read from the repository, not from the package). Not covered: a submission that jobs
-then run (they need the extras, in .venv or the container).
+Both installs are checked, from a copy of the tree: editable (`pip install -e .`, as `make venv` does) and
+plain (`pip install .`, where the module lands in site-packages and the commands, run inside the clone, find
+its configs/ and job_templates/ from the working directory). Not covered: a submission that jobs then run
+(they need the extras, in .venv or the container).
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ def core_dependencies() -> list[str]:
         return list(tomllib.load(handle)["project"]["dependencies"])
 
 
-@pytest.fixture(scope="module")
-def core_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh venv with morphcpt and its core dependencies only (pip's own configuration: this machine's index)."""
-    root = tmp_path_factory.mktemp("core")
+@pytest.fixture(scope="module", params=["editable", "plain"])
+def core_install(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A fresh venv with morphcpt and its core dependencies only (pip's own configuration: this machine's index),
+    and the copy of the tree it was installed from."""
+    root = tmp_path_factory.mktemp(f"core-{request.param}")
     tree = root / "repo"
     for name in TREE:
         source = REPO / name
@@ -43,17 +45,29 @@ def core_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    for arguments in (["--no-deps", "-e", str(tree)], ["-c", str(REPO / "constraints.txt"), *core_dependencies()]):
+    install = ["--no-deps", "-e", str(tree)] if request.param == "editable" else ["--no-deps", str(tree)]
+    for arguments in (install, ["-c", str(REPO / "constraints.txt"), *core_dependencies()]):
         done = subprocess.run([*pip, *arguments], capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, f"pip install {' '.join(arguments)} failed:\n{done.stderr}"
-    return venv
+    if request.param == "plain":
+        # The installed module is not the tree's: it must find the checkout from where it is run.
+        where = subprocess.run(
+            [str(venv / "bin" / "python"), "-c", "import morphcpt; print(morphcpt.__file__)"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=root,
+        )
+        assert "site-packages" in where.stdout
+    return venv, tree
 
 
 def morphcpt(venv: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(venv / "bin" / "morphcpt"), *args], cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
-def test_a_core_install_has_none_of_the_extras(core_venv: Path) -> None:
+def test_a_core_install_has_none_of_the_extras(core_install: tuple[Path, Path]) -> None:
+    core_venv, _ = core_install
     probe = "import importlib.util, sys; print(' '.join(m for m in sys.argv[1:] if importlib.util.find_spec(m)))"
     found = subprocess.run(
         [str(core_venv / "bin" / "python"), "-c", probe, "morphcpt", "click", *HEAVY],
@@ -64,7 +78,11 @@ def test_a_core_install_has_none_of_the_extras(core_venv: Path) -> None:
     assert found.stdout.split() == ["morphcpt", "click"]
 
 
-def test_login_node_commands_run_with_the_core_dependencies_alone(core_venv: Path, tmp_path: Path) -> None:
+def test_login_node_commands_run_with_the_core_dependencies_alone(core_install: tuple[Path, Path]) -> None:
+    core_venv, tree = core_install
+    # Inside the clone, as on a login node (a plain install finds the repository's files from here).
+    tmp_path = tree
+
     def ok(*args: str) -> str:
         result = morphcpt(core_venv, tmp_path, *args)
         assert result.returncode == 0 and "Traceback" not in result.stderr, f"{args}:\n{result.stderr}"

@@ -203,7 +203,7 @@ def test_seed_command_line_maps_to_the_experiment_run() -> None:
             "--checkpoint-dir",
             "checkpoints/patok",
             "--wandb-name",
-            "seapile-tl-cpt-patok",
+            "gemma3-1b-patok",
             "--max-steps",
             "10000",
         ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -21,7 +22,26 @@ from pydantic import (
 from morphcpt.errors import ConfigError
 from morphcpt.yaml_source import YamlSource, load_yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+
+def find_repo_root() -> Path:
+    """The morphcpt checkout whose configs/, job_templates/ and containers/ the commands use: $MORPHCPT_REPO;
+    else the tree this module sits in (a checkout, or an editable install of one); else the working directory
+    or the nearest parent of it that is a checkout (a plain `pip install .` puts the module in site-packages,
+    away from the repository's own files, and login-node commands run inside the clone)."""
+    if os.environ.get("MORPHCPT_REPO"):
+        return Path(os.environ["MORPHCPT_REPO"]).resolve()
+    source_tree = Path(__file__).resolve().parents[2]
+
+    def is_checkout(path: Path) -> bool:
+        return (path / "job_templates").is_dir() and (path / "configs").is_dir()
+
+    if is_checkout(source_tree):
+        return source_tree
+    cwd = Path.cwd().resolve()
+    return next((p for p in (cwd, *cwd.parents) if is_checkout(p)), source_tree)
+
+
+REPO_ROOT = find_repo_root()
 CLUSTERS_DIR = REPO_ROOT / "configs" / "clusters"
 EXPERIMENTS_DIR = REPO_ROOT / "configs" / "experiments"
 DEFAULT_EXPERIMENT = "seapile-tl-cpt"

@@ -2,7 +2,7 @@
 
     ./containers/run_in_enroot.sh python training/nemo/run_cpt.py \
         --data-path data/processed/patok/all --checkpoint-dir checkpoints/patok \
-        --wandb-name seapile-tl-cpt-patok --max-steps 10000
+        --wandb-name gemma3-1b-patok --max-steps 10000
 
 The run is found from --run, --wandb-name or --data-path; every other setting comes from the experiment
 (default seapile-tl-cpt), so this and `morphcpt train --run patok` train the same thing. Exit status 3

@@ -10,6 +10,7 @@ from typing import Any
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
 
 from morphcpt.config import REPO_ROOT
+from morphcpt.errors import MorphcptError
 
 TEMPLATES_DIR = REPO_ROOT / "job_templates"
 
@@ -38,6 +39,11 @@ def _scheduler_loaders() -> list[FileSystemLoader]:
 
 @cache
 def template_environment() -> Environment:
+    if not TEMPLATES_DIR.is_dir():
+        raise MorphcptError(
+            f"no job templates at {TEMPLATES_DIR}: run morphcpt inside a morphcpt checkout (its job_templates/ and "
+            "configs/ are the repository's), or point MORPHCPT_REPO at one"
+        )
     env = Environment(
         loader=ChoiceLoader([FileSystemLoader(str(TEMPLATES_DIR)), *_scheduler_loaders()]),
         undefined=StrictUndefined,
