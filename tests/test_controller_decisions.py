@@ -134,3 +134,19 @@ def test_a_forgotten_training_job_whose_checkpoint_advanced_is_a_budget_stop_not
     assert controller._aged_out(job, submitted_at_50)[0] == "LOST"
     (directory / "latest").write_text("step_000100\n")
     assert controller._aged_out(job, submitted_at_50)[0] == "BUDGET"
+
+
+def test_a_failure_names_the_last_line_of_the_jobs_own_log_when_the_schedulers_never_arrived(tmp_path: Path) -> None:
+    from morphcpt.controller.engine import _failure_tail
+    from morphcpt.render.scripts import job_log_path
+
+    scheduler_log = tmp_path / "logs" / "tok.log"
+    own = job_log_path(scheduler_log, "tok")
+    assert own is not None
+    own.parent.mkdir(parents=True)
+    own.write_text("loading\nValueError: chunk 3 is empty\n")
+    failed = row(1, "FAILED", 1, token="tok", log_path=str(scheduler_log))
+    # PBS delivers -o only when the job ends (or to undelivered/): the job's own log has the error.
+    assert _failure_tail(failed) == "ValueError: chunk 3 is empty"
+    scheduler_log.write_text("=>> PBS: job killed: walltime 60 exceeded limit 50\n")
+    assert _failure_tail(failed) == "=>> PBS: job killed: walltime 60 exceeded limit 50"

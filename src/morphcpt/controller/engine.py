@@ -32,7 +32,7 @@ from morphcpt.controller.states import ACTIVE_STATES, DONE_STATES, FAILURE_STATE
 from morphcpt.controller.tasks import TaskSpec, task_completion, task_spec
 from morphcpt.graph import StageJob, build_graph
 from morphcpt.progress import PROGRESS_DIR
-from morphcpt.render.scripts import RenderTarget
+from morphcpt.render.scripts import RenderTarget, job_log_path
 from morphcpt.stages.base import Completion
 
 
@@ -60,6 +60,13 @@ def _log_tail(path: str | None, lines: int = 1) -> str:
     text = Path(path).read_bytes()[-4096:].decode("utf-8", "replace")
     kept = [line.strip() for line in text.splitlines() if line.strip()]
     return " | ".join(kept[-lines:])
+
+
+def _failure_tail(row: TaskRow) -> str:
+    """The last line of the scheduler's log, or of the job's own log when the scheduler's never arrived (PBS
+    delivers -o only at the end, and to undelivered/ when it cannot)."""
+    own = job_log_path(row.log_path, row.token) if row.log_path else None
+    return _log_tail(row.log_path) or _log_tail(str(own) if own else None)
 
 
 class Controller:
@@ -174,7 +181,7 @@ class Controller:
                 if not left.done:
                     state, reason = FAILED, f"exited 0, but {left.why}"
             if state == FAILED and not reason.startswith(("exited 0", "no progress")):
-                reason = f"exit {info.exit_code}: {_log_tail(row.log_path)}"
+                reason = f"exit {info.exit_code}: {_failure_tail(row)}"
             if state == CANCELLED and not (info.started or row.started):
                 never_ran.append(row)  # deleted before it ran (its dependency failed): not a failure of its own
             if (state, reason) != (row.state, row.reason) or info.started != row.started:
