@@ -15,6 +15,7 @@ from morphcpt.evaluation.generate import suites_of
 from morphcpt.evaluation.items import Item, read_items
 from morphcpt.evaluation.scoring import HFScorer, Scorer, model_name, score_benchmark, write_summary
 from morphcpt.languages import LanguagePack, resolve_language
+from morphcpt.progress import task_reporter
 
 MODES = {"mcq": ["mcq"], "gen": ["gen"], "both": ["mcq", "gen"]}
 
@@ -87,6 +88,10 @@ def _score_all(
     if eval_mode not in MODES:
         raise MorphcptError(f"--eval-mode must be mcq, gen or both, not {eval_mode!r}")
     summaries = []
+    # The evaluate stage is one task (0): `morphcpt status` shows items scored of all it will score.
+    modes = MODES[eval_mode]
+    per_model = sum(1 for items in loaded.values() for item in items for m in modes if m in item.modes) * len(langs)
+    reporter = task_reporter(0, "items", total=per_model * len(scorers))
     with Progress(disable=None) as progress:
         for scorer in scorers:
             for benchmark, items in loaded.items():
@@ -100,8 +105,10 @@ def _score_all(
                     max_new_tokens,
                     progress=progress,
                     language=language,
+                    reporter=reporter,
                 )
             summaries.append(write_summary(results_dir / scorer.name))
+    reporter.finish()
     return summaries
 
 

@@ -24,6 +24,7 @@ from morphcpt.data.markers import write_json_atomic
 from morphcpt.errors import MorphcptError
 from morphcpt.evaluation.items import Item
 from morphcpt.languages import LanguagePack, resolve_language
+from morphcpt.progress import Reporter
 
 _PUNCT = re.compile(r"^[\s\"'`.,;:!?()\[\]]+|[\s\"'`.,;:!?()\[\]]+$")
 
@@ -176,6 +177,7 @@ def score_benchmark(
     progress: Any = None,
     *,
     language: LanguagePack | str,
+    reporter: Reporter | None = None,
 ) -> Path:
     """Score `items` in each mode and prompt language (one of `language`'s), appending to
     <results_dir>/<model>/<benchmark>.jsonl."""
@@ -186,17 +188,18 @@ def score_benchmark(
     out = results_dir / scorer.name / f"{benchmark}.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
     done = _read_done(out)
-    task = (
-        progress.add_task(f"{scorer.name} {benchmark}", total=len(items) * len(modes) * len(langs))
-        if progress
-        else None
-    )
+    # Items are scored only in the modes their prompt supports: the total counts exactly those.
+    total = sum(1 for mode in modes for _ in langs for item in items if mode in item.modes)
+    task = progress.add_task(f"{scorer.name} {benchmark}", total=total) if progress else None
     with out.open("a", encoding="utf-8") as handle:
         for mode in modes:
             for lang in langs:
-                todo = [i for i in items if (i.id, mode, lang) not in done and mode in i.modes]
+                supported = [i for i in items if mode in i.modes]
+                todo = [i for i in supported if (i.id, mode, lang) not in done]
                 if progress:
-                    progress.advance(task, len(items) - len(todo))
+                    progress.advance(task, len(supported) - len(todo))
+                if reporter:
+                    reporter.advance(len(supported) - len(todo))
                 for batch in _batches(todo, batch_size):
                     contexts = [context(item, lang, pack) for item in batch]
                     if mode == "mcq":
@@ -209,6 +212,8 @@ def score_benchmark(
                     handle.flush()
                     if progress:
                         progress.advance(task, len(batch))
+                    if reporter:
+                        reporter.advance(len(batch))
     return out
 
 
