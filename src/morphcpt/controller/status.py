@@ -9,7 +9,7 @@ from typing import Any
 from rich.table import Table
 
 from morphcpt.controller.engine import Controller
-from morphcpt.controller.executors import PENDING, RUNNING
+from morphcpt.controller.executors import CANCELLED, PENDING, RUNNING
 from morphcpt.controller.state import BUDGET, SUBMITTING, TaskRow
 from morphcpt.progress import PROGRESS_DIR, combined
 
@@ -36,6 +36,8 @@ def stage_rows(controller: Controller) -> list[dict[str, Any]]:
         # Done is what the disk says (each task's own marker), not what the database remembers.
         done = sum(1 for task in job.tasks() if controller.completion(job, task).done)
         states = {t.state for t in latest.values()}
+        unfinished = [t for t in job.tasks() if not controller.completion(job, t).done]
+        last_of_unfinished = {latest[t].state for t in unfinished if t in latest}
         if stage.state in ("failed", "blocked", "cancelled"):
             state = stage.state
         elif done == total:
@@ -44,12 +46,14 @@ def stage_rows(controller: Controller) -> list[dict[str, Any]]:
             state = "running"
         elif states & {PENDING, SUBMITTING}:
             state = "queued"
+        elif last_of_unfinished == {CANCELLED}:
+            # Ended by the scheduler's cancel (a qdel / scancel by hand): what happened, until a watch resubmits.
+            state = "cancelled"
         elif history:
             state = "resubmitting"
         else:
             state = "waiting"
         # What the unfinished tasks report about themselves (steps, items, documents): a hint, not a state.
-        unfinished = [t for t in job.tasks() if not controller.completion(job, t).done]
         reports = [job.stage.report(progress_dir, controller.ctx, job, t) for t in unfinished] if history else []
         progress = combined([r for r in reports if r is not None])
         spans = [(t.ended or now) - t.started for t in history if t.started]
