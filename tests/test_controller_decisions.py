@@ -144,7 +144,9 @@ def test_a_failure_names_the_last_line_of_the_jobs_own_log_when_the_schedulers_n
     own = job_log_path(scheduler_log, "tok")
     assert own is not None
     own.parent.mkdir(parents=True)
-    own.write_text("loading\nValueError: chunk 3 is empty\n")
+    own.write_text(
+        "loading\nValueError: chunk 3 is empty\n[morphcpt] split_data exit status 1 at 2026-12-02T07:15:48Z\n"
+    )
     failed = row(1, "FAILED", 1, token="tok", log_path=str(scheduler_log))
     # PBS delivers -o only when the job ends (or to undelivered/): the job's own log has the error.
     assert _failure_tail(failed) == "ValueError: chunk 3 is empty"

@@ -58,7 +58,9 @@ def _log_tail(path: str | None, lines: int = 1) -> str:
     if not path or not Path(path).exists():
         return ""
     text = Path(path).read_bytes()[-4096:].decode("utf-8", "replace")
-    kept = [line.strip() for line in text.splitlines() if line.strip()]
+    # The job's own bookkeeping ("[morphcpt] ... exit status 2 at <time>") is never the error, and its time
+    # would make two identical failures look different.
+    kept = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("[morphcpt]")]
     return " | ".join(kept[-lines:])
 
 
