@@ -43,16 +43,8 @@ def demo_table() -> dict[str, dict[str, float]]:
     return cue_table(suites, standard_cues(language_words(pack), pack.prompt_languages))
 
 
-SUITES = [f"pacute/{s}" for s in ("affixation", "composition", "manipulation")] + [
-    pytest.param(
-        "pacute/syllabification",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="known gap: the gold syllabification (and syllable) is more word-like to a trigram model than "
-            "the candidate mis-splits the generator has (most_wordlike about 35 %)",
-        ),
-    ),
-    *(f"hierarchical/level_{i}" for i in range(6)),
+SUITES = [f"pacute/{s}" for s in ("affixation", "composition", "manipulation", "syllabification")] + [
+    f"hierarchical/level_{i}" for i in range(6)
 ]
 
 
@@ -81,14 +73,54 @@ def test_cues_find_a_cue_and_split_ties() -> None:
     assert chance([_item(("a", "b"), 0), _item(("a", "b", "c", "d"), 0)]) == pytest.approx((1 / 2 + 1 / 4) / 2)
 
 
-def test_balanced_distractors_place_the_answer_uniformly_by_length() -> None:
-    rng = random.Random(3)
-    candidates = ["kmain", "kuain", "kumin", "kumaain", "kumainn", "kkumain", "kinain", "kakain", "kumakain", "main"]
-    places = [0, 0, 0, 0]
-    for _ in range(800):
-        options = ("kumain", *balanced_distractors("kumain", candidates, rng))
-        places[sum(len(o) < len("kumain") for o in options)] += 1
-    assert all(150 < p < 250 for p in places), places
-    # Asked about a piece of the word, the distractors are pieces of it too when there are enough.
-    pieces = balanced_distractors("ayos", ["soya", "aayos", "yos", "maay", "ayo", "os", "maayos"], rng, inside="maayos")
-    assert all(p in "maayos" for p in pieces) and len(pieces) == 3
+# A stand-in word-likeness with candidates on both sides of kumain's 500 at every length (shorter, as long,
+# longer): the balancer only compares scores.
+SCORES = {"kumain": 500, "kmain": 600, "main": 700, "kuain": 400, "kumin": 300, "kinain": 450, "kakain": 550}
+SCORES |= {"kumaain": 650, "kumakain": 750, "kumainn": 350, "kkumain": 250}
+
+
+def _score(option: str) -> float:
+    return float(SCORES[option])
+
+
+def _suite(rng: random.Random, n: int = 400) -> list[tuple[str, ...]]:
+    """The options of `n` questions one generator balances (one suite): kumain and its near misses, whose
+    sides by length and score vary from question to question as a real suite's do."""
+    candidates = sorted(set(SCORES) - {"kumain"})
+    out = []
+    for _ in range(n):
+        pool = rng.sample(candidates, rng.randint(4, len(candidates)))
+        out.append(("kumain", *balanced_distractors("kumain", pool, rng, wordlike=_score)))
+    return out
+
+
+def test_balanced_distractors_keep_every_cue_at_chance_over_a_suite() -> None:
+    questions = _suite(random.Random(3))
+    items = [_item(options, 0) for options in questions]
+    assert all(len(set(options)) == 4 for options in questions)
+    # Stratified, not drawn: over 400 questions each cue is within a question or two of chance, where
+    # independent draws would stray by about 2 points (one standard deviation).
+    for cue in (
+        shortest,
+        longest,
+        lambda item: [_score(o) for o in item.options],
+        lambda item: [-_score(o) for o in item.options],
+    ):
+        assert cue_accuracy(items, cue) == pytest.approx(0.25, abs=0.01)
+    # Not by leaving every question tied or the gold always in the middle: its place by length varies.
+    below = [sum(len(o) < len("kumain") for o in options[1:]) for options in questions]
+    assert all(below.count(n) > 20 for n in range(4)), [below.count(n) for n in range(4)]
+    # The tally belongs to the generator: the same seed gives the same suite; another seed another one.
+    assert _suite(random.Random(3)) == questions != _suite(random.Random(4))
+
+
+def test_balanced_distractors_are_copied_from_the_prompt_as_the_gold_is() -> None:
+    rng = random.Random(5)
+    prompt = "Remove ma- from 'maayos'. Write what remains."
+    candidates = ["soya", "aayos", "yos", "maay", "ayo", "os", "maayos", "sayo", "ayon"]
+    questions = [("ayos", *balanced_distractors("ayos", candidates, rng, prompts=[prompt])) for _ in range(50)]
+    # The gold is a piece of the prompt, so its distractors are too (but for a trade against length now and
+    # then): with fewer pieces among them, the occurs-in-the-prompt cue would pick the gold above chance.
+    assert sum(all(option in prompt for option in options) for options in questions) >= 45
+    items = [_item(options, 0, prompt) for options in questions]
+    assert cue_accuracy(items, in_prompt("en")) == pytest.approx(0.25, abs=0.01)

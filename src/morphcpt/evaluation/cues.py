@@ -18,9 +18,10 @@ import itertools
 import math
 import random
 import re
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from morphcpt.errors import MorphcptError
@@ -112,7 +113,9 @@ class CharNgram:
         for run in _LETTERS.findall(text):
             logprob, count = self.logprob(run)
             total, symbols = total + logprob, symbols + count
-        return total / symbols if symbols else 0.0
+        # Rounded: the same letters summed in another order ("k u m a i n", "k u m i a n") tie exactly
+        # rather than differ by rounding error, which would break the tie for the cue at random.
+        return round(total / symbols, 9) if symbols else 0.0
 
 
 def most_wordlike(model: CharNgram) -> Cue:
@@ -171,9 +174,36 @@ def experiment_suites(experiment: Experiment) -> dict[str, list[Item]]:
     }
 
 
-class Unbalanced(ValueError):
-    """The candidates cannot hide the answer exactly (see `balanced_distractors(exact=True)`): a question
-    maker asks about another word instead."""
+@dataclass
+class CueTally:
+    """How often, over a suite's questions so far, each cue would have picked the gold (ties counted 1/k):
+    the running sums the balancer keeps at chance."""
+
+    picked: dict[str, float] = field(default_factory=dict)
+    questions: int = 0
+
+
+# Tallies per generator: generate_suite seeds a fresh one per suite, so they span exactly one suite's
+# questions and a suite generated twice is the same (the makers themselves are cached and hold no state).
+_TALLIES: weakref.WeakKeyDictionary[random.Random, dict[str, CueTally]] = weakref.WeakKeyDictionary()
+
+
+def suite_tally(rng: random.Random, task: str = "") -> CueTally:
+    """The tally of the suite `rng` is generating (`task`: of that task's questions in it; "": all)."""
+    return _TALLIES.setdefault(rng, {}).setdefault(task, CueTally())
+
+
+TASK_WEIGHT = 0.3
+
+
+def _sign(x: float) -> int:
+    return (x > 0) - (x < 0)
+
+
+def _picked(signs: Sequence[int], more: int = 1) -> float:
+    """The gold's share of a cue that prefers the option on side `more` (+1: longer, more word-like) when the
+    distractors sit on these sides of the gold (-1, 0 tied, +1)."""
+    return 0.0 if more in signs else 1 / (1 + sum(s == 0 for s in signs))
 
 
 def balanced_distractors(
@@ -181,93 +211,86 @@ def balanced_distractors(
     candidates: Iterable[str],
     rng: random.Random,
     *,
-    inside: str | None = None,
+    prompts: Sequence[str] = (),
     wordlike: Callable[[str], float] | None = None,
     fillers: Iterable[str] = (),
-    same_length_first: bool = True,
-    exact: bool = False,
+    task: str = "",
     k: int = 3,
-    per_side: int = 6,
+    filler_cost: float = 0.1,
 ) -> tuple[str, ...]:
-    """`k` distinct distractors from `candidates` (plausible errors) that leave the answer's surface no tell.
+    """`k` distinct distractors from `candidates` (plausible errors) that leave the surface no tell.
 
-    Length: with `k` candidates as long as the answer, only those (every length cue ties); else, with `k`
-    shorter and `k` longer (`fillers`, e.g. spelling slips, make up the numbers), the number of shorter
-    ones is drawn uniformly from 0..k, so the answer is the shortest option as often as the longest;
-    else whatever is there. Word-likeness (`wordlike`, a score): among the sets that length allows, one
-    that puts the answer at a uniformly drawn place by that score, or as near it as the candidates allow
-    (adversarial filtering, as SWAG's distractors were chosen against a surface model). With `inside`
-    (the text the question shows, e.g. the word to take apart), only candidates that occur in it exactly
-    when the answer does are used, while there are `k`: when the answer is always a piece of the word, so
-    are the distractors. Candidates come before fillers, which are used only where they are short.
-    `same_length_first=False` prefers the drawn mix of lengths even when `k` candidates are as long as the
-    answer (when those are all less word-like than it, as other splits into syllables are).
-
-    `exact=True` raises `Unbalanced` unless the candidates could put the answer at every place by length
-    and by word-likeness (and match it on `inside`): a maker that then asks about another word keeps the
-    places uniform; one that settles for the nearest place would leave the gold mostly first or last."""
+    Each candidate is on one side of the answer by length, by `wordlike` (a score, e.g. a character n-gram
+    model's) and, per text in `prompts` (the question in each language), by occurring in it or not; so each
+    choice of three decides what the cues shortest, longest, most and least word-like and occurs-in-prompt
+    pick. Among the choices, the one that keeps the tallies of those picks nearest chance is taken, ties at
+    random: the suite's (`suite_tally(rng)`) and that of its `task` questions, so that no kind of question
+    has a cue of its own while the hard cases of one kind are made up by the others. This is stratified
+    adversarial filtering (SWAG's distractors were chosen against a surface model): over a suite the gold is
+    the most word-like option a quarter of the time by construction, not by luck of the draw, while any one
+    item's gold may be the shortest, the longest or in between.
+    Candidates come before `fillers` (e.g. spelling slips, which put options on both sides of the answer's
+    length), each filler costing `filler_cost` against a squared distance from chance."""
     real = [c for c in dict.fromkeys(candidates) if c and c != answer]
     extra = [c for c in dict.fromkeys(fillers) if c and c != answer and c not in real]
-    if inside is not None:
-        text = inside.lower()
-        keep = answer.lower() in text
-        if sum((c.lower() in text) == keep for c in real + extra) >= k:
-            real = [c for c in real if (c.lower() in text) == keep]
-            extra = [c for c in extra if (c.lower() in text) == keep]
-        elif exact:
-            raise Unbalanced(f"fewer than {k} candidates occur in {inside!r} as {answer!r} does")
     rng.shuffle(real)
     rng.shuffle(extra)
-    if len(real) + len(extra) <= k:
-        return tuple(real + extra)
+    size = min(k, len(real) + len(extra))  # fewer: all of them, still tallied so that the others make up
+    texts = [p.lower() for p in prompts]
+    gold_in = [answer.lower() in t for t in texts]
+    gold_score = wordlike(answer) if wordlike else 0.0
 
-    def side(pool: list[str], sign: int) -> list[str]:
-        """The pool's candidates shorter (-1), as long (0) or longer (1) than the answer; per_side bounds
-        the sets searched below."""
-        return [c for c in pool if (len(c) > len(answer)) - (len(c) < len(answer)) == sign][:per_side]
+    def signature(c: str) -> tuple[int, ...]:
+        """The candidate's side of the answer: length, word-likeness, then in or out of each prompt."""
+        return (
+            _sign(len(c) - len(answer)),
+            _sign(wordlike(c) - gold_score) if wordlike else 0,
+            *(int(c.lower() in t) for t in texts),
+        )
 
-    both = real + extra
-    if same_length_first and len(side(real, 0)) >= k:
-        mixes = [list(itertools.combinations(side(real, 0), k))]
-    elif len(side(both, -1)) >= k and len(side(both, 1)) >= k:
-        mixes = [  # one list of sets per number of shorter distractors
-            [
-                a + b
-                for a in itertools.combinations(side(both, -1), below)
-                for b in itertools.combinations(side(both, 1), k - below)
-            ]
-            for below in range(k + 1)
-        ]
-    elif len(side(both, 0)) >= k:
-        mixes = [list(itertools.combinations(side(both, 0), k))]
-    elif exact:
-        raise Unbalanced(f"too few candidates shorter, as long and longer than {answer!r}")
-    else:
-        mixes = [list(itertools.combinations((side(both, -1) + side(both, 0) + side(both, 1))[: 2 * per_side], k))]
-    sets = rng.choice(mixes)
-    if not wordlike:
-        return rng.choice(sets)
-    place = rng.randrange(k + 1)  # how many distractors are more word-like than the answer
-    gold = wordlike(answer)
-    scores = {c: wordlike(c) for chosen in sets for c in chosen}
+    groups: dict[tuple[int, ...], list[str]] = {}
+    n_real: Counter[tuple[int, ...]] = Counter()
+    for i, c in enumerate(real + extra):  # real first in a group: fillers only where it runs out of them
+        sig = signature(c)
+        groups.setdefault(sig, []).append(c)
+        n_real[sig] += i < len(real)
+    tallies = [(1.0, suite_tally(rng))] + ([(TASK_WEIGHT, suite_tally(rng, task))] if task else [])
 
-    def share(chosen: tuple[str, ...]) -> float:
-        """How often this set puts the answer at `place`, ties broken at random."""
-        before = sum(scores[c] > gold for c in chosen)
-        tied = sum(scores[c] == gold for c in chosen)
-        return (before <= place <= before + tied) / (tied + 1) - 1e-3 * abs(before - place)
+    def picks(combo: tuple[tuple[int, ...], ...]) -> dict[str, float]:
+        out = {"shortest": _picked([-s[0] for s in combo]), "longest": _picked([s[0] for s in combo])}
+        if wordlike:
+            out["most_wordlike"] = _picked([s[1] for s in combo])
+            out["least_wordlike"] = _picked([-s[1] for s in combo])
+        for i, inside in enumerate(gold_in):  # the cue scores 1 in the prompt, 0 out
+            hits = sum(s[2 + i] for s in combo)
+            out[f"in_prompt_{i}"] = 1 / (1 + hits) if inside else (0.0 if hits else 1 / (k + 1))
+        return out
 
-    if exact:  # every place by word-likeness within every mix of lengths: else the places kept are skewed
-        scores = {c: wordlike(c) for mix in mixes for chosen in mix for c in chosen}
-        for mix in mixes:
-            reached = {
-                sum(scores[c] > gold for c in chosen) for chosen in mix if all(scores[c] != gold for c in chosen)
-            }
-            if not set(range(k + 1)) <= reached:
-                raise Unbalanced(f"no candidates put {answer!r} at every place by word-likeness")
-    shares = [share(chosen) for chosen in sets]
-    best = max(shares)
-    return rng.choice([chosen for chosen, s in zip(sets, shares, strict=True) if s == best])
+    scored: list[tuple[float, tuple[tuple[int, ...], ...], dict[str, float]]] = []
+    for combo in itertools.combinations_with_replacement(sorted(groups), size):
+        uses = Counter(combo)
+        if any(len(groups[sig]) < m for sig, m in uses.items()):
+            continue
+        chosen = picks(combo)
+        cost = sum(
+            weight * (tally.picked.get(cue, 0.0) + x - (tally.questions + 1) / (k + 1)) ** 2
+            for weight, tally in tallies
+            for cue, x in chosen.items()
+        )
+        cost += filler_cost * sum(max(0, m - n_real[sig]) for sig, m in uses.items())
+        scored.append((cost, combo, chosen))
+    best = min(cost for cost, _, _ in scored)
+    _, combo, chosen = rng.choice([entry for entry in scored if entry[0] <= best + 1e-9])
+    for _, tally in tallies:
+        for cue, x in chosen.items():
+            tally.picked[cue] = tally.picked.get(cue, 0.0) + x
+        tally.questions += 1
+    taken: Counter[tuple[int, ...]] = Counter()
+    out: list[str] = []
+    for sig in combo:
+        out.append(groups[sig][taken[sig]])
+        taken[sig] += 1
+    return tuple(out)
 
 
 def number_distractors(n: int, rng: random.Random, low: int = 0) -> tuple[str, ...]:

@@ -2,12 +2,13 @@
 
 Every answer is computed by the rules in `rules.py` from roots in roots.tsv and words from wordfreq's `fil`
 list. Distractors are near misses (wrong infix place, missing o -> u, wrong hyphen, stripping too much or
-too little, other forms of the same root, the same edit at another place), chosen so that no surface cue
-picks the gold more often than chance: the gold is the shortest option as often as the longest, as often the
-most word-like (by a character trigram model of the word pool) as any option, and a piece of the word only
-when the distractors are too (morphcpt.evaluation.cues; tests/test_benchmark_cues.py). Counts are runs of
-consecutive numbers holding the gold anywhere. The generic layer (morphcpt.evaluation.generate) draws from
-`makers()`, shuffles the gold in and writes the items.
+too little, other forms of the same root, the same edit at another place, a syllable boundary one letter
+off), three of them chosen per question so that over each suite, and over each kind of question in it, no
+surface cue picks the gold more often than chance: the gold is the shortest, the longest, the most and the
+least word-like option (by the character trigram model of the pack's word list the cue uses) and copied from
+the prompt a quarter of the time (morphcpt.evaluation.cues.balanced_distractors; tests/test_benchmark_cues.py,
+bench/benchmark_cues.py). Counts are runs of consecutive numbers holding the gold anywhere. The generic layer
+(morphcpt.evaluation.generate) draws from `makers()`, shuffles the gold in and writes the items.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Callable, Mapping
-from contextvars import ContextVar
 from functools import cache
 
-from morphcpt.evaluation.cues import CharNgram, Unbalanced, number_distractors
+from morphcpt.evaluation.cues import CharNgram, language_words, number_distractors
 from morphcpt.evaluation.cues import balanced_distractors as balanced
 from morphcpt.evaluation.generate import Maker, Question
 from morphcpt.languages.tl import rules
@@ -35,6 +35,23 @@ def _q(task: str, en: str, tl: str, answer: str, distractors: tuple[str, ...], s
     return Question(task, {"en": en, "tl": tl}, answer, distractors, source)
 
 
+def _balanced_q(
+    task: str,
+    en: str,
+    tl: str,
+    answer: str,
+    candidates: list[str],
+    rng: random.Random,
+    source: dict[str, object],
+    *,
+    slipped: bool = True,
+) -> Question:
+    """A question whose distractors are three of `candidates` chosen so that no surface cue picks the gold
+    more often than chance over the suite (`slipped`: spelling slips of the answer may fill in lengths)."""
+    wrong = distractors(answer, candidates, rng, prompts=(en, tl), slipped=slipped, task=task)
+    return _q(task, en, tl, answer, wrong, source)
+
+
 def word_pool(count: int = 3000) -> list[str]:
     """Real Tagalog words (wordfreq `fil`), lower-case letters only, 4-10 long."""
     from wordfreq import top_n_list
@@ -46,49 +63,28 @@ def word_pool(count: int = 3000) -> list[str]:
     ]
 
 
-# Whether distractors must hide the gold exactly (else the maker asks about another word); the last of a
-# maker's tries settles for the nearest balance (see _retried).
-_EXACT: ContextVar[bool] = ContextVar("exact", default=True)
-TRIES = 10
-
-
-def _retried(make: Callable[[], Question]) -> Question:
-    """A question from `make` (which draws its own word or root), drawn again while its candidates cannot
-    hide the gold exactly; the kind of question stays, so the suite's mix of tasks does not shift."""
-    for _ in range(TRIES - 1):
-        try:
-            return make()
-        except Unbalanced:
-            continue
-    token = _EXACT.set(False)
-    try:
-        return make()
-    finally:
-        _EXACT.reset(token)
-
-
 @cache
 def _wordlike() -> Callable[[str], float]:
-    """Word-likeness by a character trigram model of the word pool: distractors are chosen so that the gold
-    is the most word-like option no more often than chance (see morphcpt.evaluation.cues)."""
-    return CharNgram.fit(word_pool()).wordlikeness
+    """Word-likeness by a character trigram model of the pack's word list, the model the word-likeness cue
+    is (morphcpt.evaluation.cues.standard_cues): distractors are chosen against it."""
+    from morphcpt.languages.tl import PACK
+
+    return CharNgram.fit(language_words(PACK)).wordlikeness
 
 
 def distractors(
-    answer: str, candidates: list[str], rng: random.Random, inside: str | None = None, same_length_first: bool = True
+    answer: str,
+    candidates: list[str],
+    rng: random.Random,
+    prompts: tuple[str, ...],
+    slipped: bool = True,
+    task: str = "",
 ) -> tuple[str, ...]:
-    """Three distractors among `candidates` that give away the gold by neither length nor word-likeness
-    (nor, with `inside`, by being copied from the question when the gold is not)."""
-    return balanced(
-        answer,
-        candidates,
-        rng,
-        inside=inside,
-        wordlike=_wordlike(),
-        fillers=slips(answer, rng),
-        same_length_first=same_length_first,
-        exact=_EXACT.get(),
-    )
+    """Three distractors among `candidates` that give away the gold by neither length, word-likeness nor
+    being copied from the question (`prompts`, in each language), over the suite and its `task` questions
+    (see `balanced`)."""
+    fillers = slips(answer, rng) if slipped else []
+    return balanced(answer, candidates, rng, prompts=prompts, wordlike=_wordlike(), fillers=fillers, task=task)
 
 
 def slips(answer: str, rng: random.Random, each: int = 3) -> list[str]:
@@ -136,12 +132,13 @@ def q_apply_prefix(root: str, rng: random.Random) -> Question:
         rules.apply_prefix(prefix, rules.reduplicate(root)),
     ]
     others = paradigm(root)
-    return _q(
+    return _balanced_q(
         "apply_prefix",
         f"Add the prefix '{prefix}-' to the root '{root}'. Write the resulting word.",
         f"Idagdag ang unlaping '{prefix}-' sa salitang-ugat na '{root}'. Isulat ang nabuong salita.",
         answer,
-        distractors(answer, errors + others, rng),
+        errors + others,
+        rng,
         {"root": root, "affix": prefix, "kind": "prefix"},
     )
 
@@ -168,12 +165,13 @@ def q_apply_infix(root: str, rng: random.Random) -> Question:
         onset_and(answer, root, infix[1]),
         *paradigm(root),
     ]
-    return _q(
+    return _balanced_q(
         "apply_infix",
         f"Insert the infix '-{infix}-' into the root '{root}'. Write the resulting word.",
         f"Isingit ang gitlaping '-{infix}-' sa salitang-ugat na '{root}'. Isulat ang nabuong salita.",
         answer,
-        distractors(answer, candidates, rng),
+        candidates,
+        rng,
         {"root": root, "affix": infix, "kind": "infix"},
     )
 
@@ -192,12 +190,13 @@ def q_apply_suffix(root: str, rng: random.Random) -> Question:
         rules.reduplicate(stem) + suffix,  # with the aspect's reduplication (longer)
         *paradigm(root),
     ]
-    return _q(
+    return _balanced_q(
         "apply_suffix",
         f"Add the suffix '-{suffix}' to the root '{root}'. Write the resulting word.",
         f"Idagdag ang hulaping '-{suffix}' sa salitang-ugat na '{root}'. Isulat ang nabuong salita.",
         answer,
-        distractors(answer, candidates, rng),
+        candidates,
+        rng,
         {"root": root, "affix": suffix, "kind": "suffix"},
     )
 
@@ -214,13 +213,14 @@ def q_apply_circumfix(root: str, rng: random.Random) -> Question:
         rules.apply_prefix(prefix, rules.reduplicate(stem) + suffix),  # reduplicated (longer)
         *paradigm(root),
     ]
-    return _q(
+    return _balanced_q(
         "apply_circumfix",
         f"Add the circumfix '{prefix}-...-{suffix}' to the root '{root}'. Write the resulting word.",
         f"Idagdag ang kabilaang panlapi na '{prefix}-...-{suffix}' sa salitang-ugat na '{root}'. "
         "Isulat ang nabuong salita.",
         answer,
-        distractors(answer, candidates, rng),
+        candidates,
+        rng,
         {"root": root, "affix": f"{prefix}-{suffix}", "kind": "circumfix"},
     )
 
@@ -252,18 +252,20 @@ def _derived(root: str, rng: random.Random) -> tuple[str, str, str]:
 
 
 def q_identify_affix(root: str, rng: random.Random) -> Question:
-    # Four affixes the root takes, the gold one of them at random: the options are exchangeable, so
-    # nothing about an option (its length, its letters, being the prompt's example) marks the gold.
-    (affix, kind), *others = rng.sample(_affixes_for(root), 4)
+    # Options among the affixes the root takes, the gold one of them at random, the other three chosen so
+    # that neither length, letters nor being one of the prompt's examples (mag-, -um-, -an) marks it.
+    (affix, kind), *others = rng.sample(_affixes_for(root), len(_affixes_for(root)))
     word = _affixed(root, affix, kind)
-    return _q(
+    return _balanced_q(
         "identify_affix",
         f"What affix is used in the word '{word}'? Write the affix with its hyphens (e.g. mag-, -um-, -an).",
         f"Anong panlapi ang ginamit sa salitang '{word}'? "
         "Isulat ang panlapi kasama ang gitling (hal. mag-, -um-, -an).",
         affix,
-        tuple(a for a, _ in others),
+        [a for a, _ in others],
+        rng,
         {"root": root, "word": word, "affix": affix.strip("-"), "kind": kind},
+        slipped=False,
     )
 
 
@@ -287,14 +289,16 @@ def _swaps(text: str, rng: random.Random, count: int = 3) -> list[str]:
 
 def q_spelling(word: str, rng: random.Random) -> Question:
     # Misspellings by two swapped letters: the same letters and length, so neither length nor the letters'
-    # frequencies tell the gold; only the order does.
-    return _q(
+    # frequencies tell the gold; only the order does (and word-likeness scores each letter alone: a tie).
+    return _balanced_q(
         "spelling",
         f"Spell the word '{word}' letter by letter, separated by spaces.",
         f"Baybayin ang salitang '{word}' titik por titik, hiwalay ng espasyo.",
         " ".join(word),
-        tuple(" ".join(w) for w in _swaps(word, rng)),
+        [" ".join(w) for w in _swaps(word, rng, count=6)],
+        rng,
         {"word": word},
+        slipped=False,
     )
 
 
@@ -393,24 +397,25 @@ def q_manipulate(word: str, rng: random.Random, task: str | None = None) -> Ques
         en = f"Write '{word}' with its {ord_en} letter doubled."
         tl = f"Isulat ang '{word}' na doble ang {ord_tl} titik."
         wrong = _elsewhere(word, i, lambda j: word[: j + 1] + word[j] + word[j + 1 :], rng, [word + word[-1]])
-    # No balancing here: the distractors are the same edit at other places, drawn like the answer's place,
-    # so nothing about an option (length, word-likeness, being a piece of the word) tells which is gold.
-    wrong = [w for w in dict.fromkeys(wrong) if w not in (word, answer)][:3]
-    return _q(
-        task, en + " Write the new word.", tl + " Isulat ang bagong salita.", answer, tuple(wrong), {"word": word}
-    )
+    # The same edit at other places (drawn like the answer's place, so as long as it), three of them chosen
+    # so that word-likeness and being a piece of the word (a deletion at either end) tell nothing either.
+    wrong = [w for w in dict.fromkeys(wrong) if w not in (word, answer)]
+    en, tl = en + " Write the new word.", tl + " Isulat ang bagong salita."
+    return _balanced_q(task, en, tl, answer, wrong, rng, {"word": word}, slipped=False)
 
 
 # ---------------------------------------------------------------- syllabification
 
 
 def _other_hyphenations(parts: list[str]) -> list[str]:
-    """Other splits of the word into one piece fewer, as many or one more, each piece with a vowel (kum-a-in,
-    ku-main, k-u-ma-in is not): the mistakes a syllabifier makes, some as word-like as the answer."""
+    """Other splits of the word into one piece fewer, as many or one more: the mistakes a syllabifier makes.
+    Pieces have a vowel (kum-a-in, ku-main), except that one piece may be a lone consonant (k-u-ma-in,
+    ku-ma-i-n: a coda or onset split off): a word has rarely more syllables than vowels, so without those no
+    option would be longer than the gold (one more hyphen) and the longest option would be the gold."""
     word = "".join(parts)
     gold = "-".join(parts)
-    splits = []
-    for pieces_count in (max(len(parts) - 1, 2), len(parts), len(parts) + 1):  # one piece would be the word
+    splits = [word]  # not split at all (a real word, so as word-like as one): some golds' syllables beat every split
+    for pieces_count in sorted({max(len(parts) - 1, 2), len(parts), len(parts) + 1}):
         splits += _splits(word, pieces_count, gold)
     return splits
 
@@ -420,8 +425,10 @@ def _splits(word: str, count: int, gold: str) -> list[str]:
     for cuts in itertools.combinations(range(1, len(word)), max(count - 1, 0)):
         bounds = [0, *cuts, len(word)]
         pieces = [word[a:b] for a, b in itertools.pairwise(bounds)]
-        if all(rules.VOWELS & set(p) for p in pieces) and (split := "-".join(pieces)) != gold:
-            splits.append(split)
+        voiceless = [p for p in pieces if not rules.VOWELS & set(p)]
+        if (not voiceless or voiceless in (pieces[:1], pieces[-1:])) and all(len(p) == 1 for p in voiceless):
+            if (split := "-".join(pieces)) != gold:
+                splits.append(split)
     return splits
 
 
@@ -445,28 +452,35 @@ def q_syllables(word: str, rng: random.Random, task: str | None = None) -> Quest
         )
     if task == "syllable_extract":
         i = rng.randrange(len(parts))
-        start = sum(len(p) for p in parts[:i])
         size = len(parts[i])
-        # The word's other syllables, and pieces of it with a vowel cut one letter off its place or size.
+        # The word's other syllables, and pieces of it with a vowel a letter shorter, as long or a letter
+        # longer, at any place (a miscounted syllable, a boundary one letter off): pieces of the word, as the
+        # gold is, on both sides of its length.
         others = list(dict.fromkeys(p for p in parts if p != parts[i]))
-        places = ((start - 1, size), (start + 1, size), (start, size + 1), (start, size - 1), (start - 1, size + 1))
-        pieces = [word[a : a + n] for a, n in places if a >= 0 and n > 0 and rules.VOWELS & set(word[a : a + n])]
-        wrong = distractors(parts[i], others + pieces, rng, inside=word)
-        return _q(
+        pieces = [
+            word[a : a + n]
+            for n in range(max(size - 1, 1), size + 2)
+            for a in range(len(word) - n + 1)
+            if rules.VOWELS & set(word[a : a + n])
+        ]
+        return _balanced_q(
             task,
             f"What is the {ORDINALS_EN[i]} syllable of '{word}'?",
             f"Ano ang {ORDINALS_TL[i]} pantig ng '{word}'?",
             parts[i],
-            tuple(wrong),
+            others + pieces,
+            rng,
             {"word": word, "syllables": parts, "index": i},
         )
-    return _q(
+    return _balanced_q(
         "syllabify",
         f"Split '{word}' into syllables, separated by hyphens.",
         f"Pantigin ang '{word}', hiwalay ng gitling.",
         "-".join(parts),
-        distractors("-".join(parts), _other_hyphenations(parts), rng, same_length_first=False),
+        _other_hyphenations(parts),
+        rng,
         {"word": word, "syllables": parts},
+        slipped=False,
     )
 
 
@@ -476,13 +490,15 @@ def q_syllables(word: str, rng: random.Random, task: str | None = None) -> Quest
 def q_letter_at(word: str, rng: random.Random) -> Question:
     i = rng.randrange(min(len(word), len(ORDINALS_EN)))
     others = [c for c in dict.fromkeys(word + "aeioukgs") if c != word[i]]
-    return _q(
+    return _balanced_q(
         "letter_at",
         f"What is the {ORDINALS_EN[i]} letter of '{word}'?",
         f"Ano ang {ORDINALS_TL[i]} titik ng '{word}'?",
         word[i],
-        tuple(others[:3]),
+        others,
+        rng,
         {"word": word, "index": i},
+        slipped=False,
     )
 
 
@@ -521,12 +537,13 @@ def stripping_errors(word: str, affix: str, kind: str, root: str) -> list[str]:
 
 def q_root(root: str, rng: random.Random) -> Question:
     word, affix, kind = _derived(root, rng)
-    return _q(
+    return _balanced_q(
         "extract_root",
         f"What is the root (salitang-ugat) of '{word}'?",
         f"Ano ang salitang-ugat ng '{word}'?",
         root,
-        distractors(root, stripping_errors(word, affix, kind, root) + real_pieces(word, root, rng), rng, inside=word),
+        stripping_errors(word, affix, kind, root) + real_pieces(word, root, rng),
+        rng,
         {"root": root, "word": word, "affix": affix.strip("-"), "kind": kind},
     )
 
@@ -536,12 +553,13 @@ def q_remove_affix(root: str, rng: random.Random) -> Question:
     # Not the literal remainder of a suffixed o -> u root (inumin minus -in is inum): the gold is the root.
     literal = word.replace(affix.strip("-"), "", 1) if kind != "prefix" else None
     errors = [e for e in stripping_errors(word, affix, kind, root) + real_pieces(word, root, rng) if e != literal]
-    return _q(
+    return _balanced_q(
         "remove_affix",
         f"Remove the affix '{affix}' from '{word}'. Write what remains.",
         f"Alisin ang panlaping '{affix}' sa '{word}'. Isulat ang natira.",
         root,
-        distractors(root, errors, rng, inside=word),
+        errors,
+        rng,
         {"root": root, "word": word, "affix": affix.strip("-"), "kind": kind},
     )
 
@@ -601,7 +619,7 @@ def q_complex(root: str, rng: random.Random, task: str | None = None) -> Questio
             number_distractors(n, rng, low=1),
             {"root": root, "word": word},
         )
-    return _q(task, en, tl, answer, distractors(answer, candidates, rng), {"root": root})
+    return _balanced_q(task, en, tl, answer, candidates, rng, {"root": root})
 
 
 def _suites(roots: list[str], words: list[str]) -> dict[tuple[str, str], Maker]:
@@ -613,21 +631,21 @@ def _suites(roots: list[str], words: list[str]) -> dict[tuple[str, str], Maker]:
 
     root, cfinal, word = pick(roots), pick(consonant_final), pick(vocabulary)
     syllabic = pick([w for w in vocabulary if rules.VOWELS & set(w)])  # not "http": no syllable to count
-    # Words to split or pick a syllable of: drawn from these, a redraw keeps the task.
+    # Words to split or pick a syllable of.
     polysyllabic = pick([w for w in vocabulary if len(rules.syllables(w)) >= 2])
 
-    # Each maker draws the kind of question first, then _retried draws words for it until the distractors
-    # hide the gold (so the mix of kinds is the one drawn here).
+    # Each maker draws the kind of question, then its word or root; no redraws, so the suite's mix of kinds
+    # and words is the one drawn (the distractors hide the gold over the suite, not by choosing words).
     def affixation(rng: random.Random) -> Question:
         kind = rng.choice(("prefix", "infix", "suffix", "circumfix", "identify"))
         if kind == "prefix":
-            return _retried(lambda: q_apply_prefix(root(rng), rng))
+            return q_apply_prefix(root(rng), rng)
         if kind == "infix":
-            return _retried(lambda: q_apply_infix(root(rng), rng))
+            return q_apply_infix(root(rng), rng)
         if kind == "suffix":
-            return _retried(lambda: q_apply_suffix(cfinal(rng), rng))
+            return q_apply_suffix(cfinal(rng), rng)
         if kind == "circumfix":
-            return _retried(lambda: q_apply_circumfix(cfinal(rng), rng))
+            return q_apply_circumfix(cfinal(rng), rng)
         return q_identify_affix(root(rng), rng)
 
     def composition(rng: random.Random) -> Question:
@@ -639,29 +657,29 @@ def _suites(roots: list[str], words: list[str]) -> dict[tuple[str, str], Maker]:
     def manipulation(tasks: tuple[str, ...]) -> Maker:
         def make(rng: random.Random) -> Question:
             task = rng.choice(tasks)
-            return _retried(lambda: q_manipulate(word(rng), rng, task))
+            return q_manipulate(word(rng), rng, task)
 
         return make
 
     def syllabification(rng: random.Random) -> Question:
         task = rng.choice(SYLLABLE_TASKS)
         words = syllabic if task == "syllable_count" else polysyllabic
-        return _retried(lambda: q_syllables(words(rng), rng, task))
+        return q_syllables(words(rng), rng, task)
 
     def level_2(rng: random.Random) -> Question:
-        return q_identify_affix(root(rng), rng) if rng.random() < 0.5 else _retried(lambda: q_root(root(rng), rng))
+        return q_identify_affix(root(rng), rng) if rng.random() < 0.5 else q_root(root(rng), rng)
 
     def level_4(rng: random.Random) -> Question:
         kind = rng.choice(("prefix", "infix", "suffix"))
         if kind == "suffix":
-            return _retried(lambda: q_apply_suffix(cfinal(rng), rng))
+            return q_apply_suffix(cfinal(rng), rng)
         if kind == "prefix":
-            return _retried(lambda: q_apply_prefix(root(rng), rng))
-        return _retried(lambda: q_apply_infix(root(rng), rng))
+            return q_apply_prefix(root(rng), rng)
+        return q_apply_infix(root(rng), rng)
 
     def level_5(rng: random.Random) -> Question:
         task = rng.choice(COMPLEX_TASKS)
-        return _retried(lambda: q_complex(root(rng), rng, task))
+        return q_complex(root(rng), rng, task)
 
     suites: dict[tuple[str, str], Maker] = {
         ("pacute", "affixation"): affixation,
@@ -671,7 +689,7 @@ def _suites(roots: list[str], words: list[str]) -> dict[tuple[str, str], Maker]:
         ("hierarchical", "level_0"): lambda rng: q_letter_at(word(rng), rng),
         ("hierarchical", "level_1"): manipulation(("insert", "delete", "swap")),
         ("hierarchical", "level_2"): level_2,
-        ("hierarchical", "level_3"): lambda rng: _retried(lambda: q_remove_affix(root(rng), rng)),
+        ("hierarchical", "level_3"): lambda rng: q_remove_affix(root(rng), rng),
         ("hierarchical", "level_4"): level_4,
         ("hierarchical", "level_5"): level_5,
     }
