@@ -8,7 +8,9 @@ distractors, places the gold uniformly among four options and writes the items.
 
 from __future__ import annotations
 
+import hashlib
 import random
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,6 +120,30 @@ def suites_of(benchmark: str) -> tuple[str, ...]:
     raise ValueError(f"unknown benchmark {benchmark!r} (known: pacute, hierarchical)")
 
 
+def generator_version(language: LanguagePack | str) -> str:
+    """A checksum of what the suites are generated from: this generic layer (this module, the items and the
+    cues that balance distractors) and every file of the package that defines the pack's question makers
+    (its code, roots and word lists). Recorded in the manifest and compared by the benchmarks stage, so
+    benchmarks written by older code are generated again (a comment edit reruns them too: cheap, and the same
+    items come out). Installed data the pack reads from elsewhere (wordfreq's lists) is not covered."""
+    pack = resolve_language(language)
+    if pack.benchmarks is None:
+        return "none"
+    module = Path(sys.modules[pack.benchmarks.makers.__module__].__file__ or __file__)
+    package = module.parent  # a package's whole folder; a single-module pack is that file alone
+    here = Path(__file__).parent
+    files = [here / "generate.py", here / "items.py", here / "cues.py"]
+    if module.name == "__init__.py":
+        files += sorted(f for f in package.rglob("*") if f.is_file() and "__pycache__" not in f.parts)
+    else:
+        files.append(module)
+    digest = hashlib.sha256()
+    for path in files:  # names relative to their folder: the same code installed elsewhere hashes the same
+        digest.update(f"{path.relative_to(here if path.parent == here else package)}\0".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def write_benchmarks(
     out_dir: Path, benchmarks: list[str], count: int, seed: int, *, language: LanguagePack | str
 ) -> dict[str, int]:
@@ -134,5 +160,6 @@ def write_benchmarks(
             with atomic_output(path) as tmp:
                 tmp.write_text("".join(item.to_json() + "\n" for item in items), encoding="utf-8")
             written[f"{benchmark}/{suite}"] = len(items)
-    write_json_atomic(out_dir / "manifest.json", {"seed": seed, "items_per_suite": count, "files": written})
+    manifest = {"seed": seed, "items_per_suite": count, "generator": generator_version(pack), "files": written}
+    write_json_atomic(out_dir / "manifest.json", manifest)
     return written

@@ -28,6 +28,13 @@ class Benchmarks(Stage):
         return ctx.layout.benchmark_manifest
 
     def completion(self, ctx: RunContext, job: StageJob, task: int) -> Completion:
+        from morphcpt.evaluation.generate import generator_version
+
         evaluation = ctx.experiment.evaluation
-        expected = {"seed": ctx.experiment.seed, "items_per_suite": evaluation.items_per_suite}
+        expected = {
+            "seed": ctx.experiment.seed,
+            "items_per_suite": evaluation.items_per_suite,
+            # The generator's code and data: items written by an older generator are not today's benchmarks.
+            "generator": generator_version(ctx.experiment.language),
+        }
         return marker_completion(self.marker(ctx, job, task), expected, key=None)
