@@ -139,6 +139,28 @@ def test_rerun_is_skipped_and_byte_identical(in_workspace: Path) -> None:
     assert file_sha256(prefix.with_name(prefix.name + ".bin")) == digest
 
 
+def worker_processes(parent: int) -> list[int]:
+    """The pool's worker processes of `parent` (spawned: `spawn_main` on their command line)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == parent and b"spawn_main" in command:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def running(pid: int) -> bool:
+    """A process that exists and is not a zombie (an orphan's zombie waits for an init that may not reap)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def test_killed_task_leaves_nothing_complete_and_rerun_is_identical(workspace: Path, tmp_path: Path) -> None:
     big = tmp_path / "big"
     big.mkdir()
@@ -154,15 +176,22 @@ def test_killed_task_leaves_nothing_complete_and_rerun_is_identical(workspace: P
     def preprocess_chunk_1(cwd: Path) -> None:
         subprocess.run(preprocess, cwd=cwd, check=True, env=env, capture_output=True)
 
-    preprocess = [*run, "preprocess", "-e", "experiment.yaml", "--variant", "patok", "--chunk", "1"]
+    # Two worker processes: the kill lands on the task, not on them, and they must not outlive it.
+    preprocess = [*run, "preprocess", "-e", "experiment.yaml", "--variant", "patok", "--chunk", "1", "--workers", "2"]
     proc = subprocess.Popen(preprocess, cwd=big, env=env)
     out_dir = big / "data/demo/processed/patok"
     deadline = time.monotonic() + 60
     # Killed once the first documents are on disk, so the .bin is half written.
     while time.monotonic() < deadline and not any(p.stat().st_size for p in out_dir.glob(".chunk_0001.tmp-*.bin")):
         time.sleep(0.01)
+    workers = worker_processes(proc.pid)
     proc.send_signal(signal.SIGKILL)
     assert proc.wait() == -signal.SIGKILL, "the task finished before it could be killed"
+    assert len(workers) == 2
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and any(running(pid) for pid in workers):
+        time.sleep(0.1)
+    assert not any(running(pid) for pid in workers), "a worker outlived its killed task"
     assert not (out_dir / "chunk_0001.done.json").exists()
     assert not (out_dir / "chunk_0001.bin").exists() and not (out_dir / "chunk_0001.idx").exists()
     preprocess_chunk_1(big)
@@ -316,8 +345,8 @@ def test_split_table_lookups_agree_with_the_vocabulary(workspace: Path) -> None:
 
 
 def test_many_small_batches_keep_every_document_whole(in_workspace: Path) -> None:
-    """A batch ends at batch_chars; with tiny batches the prefetching reader, the edits and the writer
-    still keep documents whole and in order."""
+    """A batch ends at batch_chars; with tiny batches the reader, the edits in the worker thread and the
+    writer still keep documents whole and in order."""
     exp = load_experiment("experiment.yaml")
     exp = exp.model_copy(update={"data": exp.data.model_copy(update={"batch_chars": 500, "processed_dir": "small"})})
     split_corpus(Path(exp.data.corpus), Path(exp.data.chunks_dir), 4)

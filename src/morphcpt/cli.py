@@ -236,11 +236,36 @@ def split(experiment: str, corpus: Path | None, output_dir: Path | None, num_chu
 @click.option("--variant", required=True)
 @click.option("--chunk", required=True, type=int)
 @click.option("--strict", is_flag=True, help="a malformed record is fatal instead of counted and skipped")
-def preprocess(experiment: str, variant: str, chunk: int, strict: bool) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="processes that tokenize and edit the chunk (the output is the same for any number) "
+    "[default: the job's CPUs: NCPUS, SLURM_CPUS_PER_TASK or NSLOTS, else the CPUs this process may use]",
+)
+@click.option(
+    "--progress-interval",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="seconds between progress lines (documents, tokens, MB/s, ETA) on stderr",
+)
+def preprocess(
+    experiment: str, variant: str, chunk: int, strict: bool, workers: int | None, progress_interval: float
+) -> None:
     """Tokenize one chunk, apply the variant's token edits, write a Megatron indexed dataset."""
-    from morphcpt.data.preprocess import preprocess_chunk
+    from morphcpt.data.preprocess import default_workers, preprocess_chunk
 
-    result = preprocess_chunk(_experiment(experiment), variant, chunk, strict=strict)
+    exp = _experiment(experiment)
+    result = preprocess_chunk(
+        exp,
+        variant,
+        chunk,
+        strict=strict,
+        workers=workers or default_workers(),
+        progress_interval=progress_interval,
+        log=lambda line: click.echo(line, err=True),
+    )
     state = "already done" if result["skipped"] else "done"
     click.echo(
         f"{variant} chunk {chunk}: {state}: {result['documents']} documents, {result['tokens']} tokens, "
@@ -249,7 +274,7 @@ def preprocess(experiment: str, variant: str, chunk: int, strict: bool) -> None:
     if result["rejected"]:
         from morphcpt.context import Layout
 
-        prefix = Layout(_experiment(experiment)).chunk_prefix(variant, chunk)
+        prefix = Layout(exp).chunk_prefix(variant, chunk)
         click.echo(f"rejects (chunk line, corpus line, reason): {prefix.with_name(prefix.name + '.rejects.jsonl')}")
 
 
