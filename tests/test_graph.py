@@ -32,7 +32,7 @@ def test_seed_plan_graph_lists_every_job_with_its_dependencies() -> None:
     assert out[0] == "seapile-tl-cpt: 19 jobs, 76 tasks" and len(out) == 20
     rows = {line.split()[0]: line for line in out[1:]}
     assert "array 20" in rows["preprocess_data_patok"] and "after: split_data" in rows["preprocess_data_patok"]
-    assert rows["run_cpt_patok"].endswith("after: merge_data_patok, import_base_model")
+    assert "after: merge_data_patok, import_base_model; turn after: run_cpt_stochastok" in rows["run_cpt_patok"]
     assert rows["evaluate"].endswith("after: export_baseline, export_stochastok, export_patok, generate_benchmarks")
     dot = morphcpt("graph", "seapile-tl-cpt", "--dot").stdout
     assert dot.startswith("digraph") and '"merge_data_patok" -> "run_cpt_patok";' in dot

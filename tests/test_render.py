@@ -87,7 +87,7 @@ def test_pbs_header_carries_the_profile_resources(tmp_path: Path) -> None:
         "#PBS -P personal",
         "#PBS -q normal",
         "#PBS -l select=1:ncpus=112:ngpus=8:mem=440gb",
-        "#PBS -l walltime=24:00:00",
+        "#PBS -l walltime=48:00:00",  # the experiment's walltime for this run, over the profile's 24 h
         "#PBS -j oe",
         f"#PBS -o {REPO}/logs/run_cpt_patok.log",
     ]

@@ -6,6 +6,12 @@ names jobs or entries (an entry means all of its jobs) and may use the foreach n
 `merge_data_{variant}`. Adjacent entries with the same foreach expand together, value by value, so a variant's
 chain is listed (and submitted by hand) together. A cycle, an unknown stage type, an `after:` naming nothing,
 or an output two jobs both write is an error naming the entry's key, before anything is submitted.
+
+`max_concurrent: K` caps an entry's tasks at once. An array carries it as its own `%K`; between the jobs of
+one entry it becomes `turn_after`: the jobs queue in as many lanes as fit in K (K plain jobs; arrays of K or
+more tasks, one) and each waits for the end, whatever its outcome, of the one before it in its lane
+(`run_cpt_stochastok` after `run_cpt_baseline` with K = 1), so scripts submitted by hand keep the cap. The
+controller holds such jobs back itself (engine._entry_room) and does not read `turn_after`.
 """
 
 from __future__ import annotations
@@ -39,6 +45,9 @@ class StageJob:
     entry: str = ""  # the `stages:` entry it came from
     resources: dict[str, Any] = field(default_factory=dict, hash=False)  # the entry's resource overrides
     max_concurrent: int | None = None  # at most this many of the entry's tasks at once
+    # Jobs of the same entry this one waits its turn behind (their end, not their success): max_concurrent
+    # as hand-submitted dependencies. Not data dependencies: a failed one does not stop this one.
+    turn_after: tuple[str, ...] = ()
 
     @property
     def is_array(self) -> bool:
@@ -88,11 +97,20 @@ class Graph:
         width = max(len(name) for name in self.jobs)
         tasks = sum(len(job.tasks()) for job in self.jobs.values())
         lines = [f"{title + ': ' if title else ''}{len(self.jobs)} jobs, {tasks} tasks"]
+        shapes = {
+            job.name: (f"array {job.array_size}" if job.array_size else "job")
+            + (f", max {job.max_concurrent} at once" if job.max_concurrent else "")
+            for job in self.jobs.values()
+        }
+        shape_width = max(18, *map(len, shapes.values()))
         for job in self.jobs.values():
-            shape = f"array {job.array_size}" if job.array_size else "job"
-            cap = f", max {job.max_concurrent} at once" if job.max_concurrent else ""
             after = ", ".join(job.after) or "-"
-            lines.append(f"{job.name:<{width}}  {job.kind:<12} {shape + cap:<18} after: {after}")
+            turn = f"; turn after: {', '.join(job.turn_after)}" if job.turn_after else ""
+            # Only the experiment's own overrides: the profile's defaults are the cluster's, not the graph's.
+            own = "; " + " ".join(f"{k}={v}" for k, v in job.resources.items()) if job.resources else ""
+            lines.append(
+                f"{job.name:<{width}}  {job.kind:<12} {shapes[job.name]:<{shape_width}} after: {after}{turn}{own}"
+            )
         return "\n".join(lines)
 
     def dot(self) -> str:
@@ -102,6 +120,8 @@ class Graph:
             lines.append(f'  "{job.name}" [label="{label}"];')
         for job in self.jobs.values():
             lines.extend(f'  "{dep}" -> "{job.name}";' for dep in job.after)
+            # Dashed: waits for its turn (the entry's max_concurrent), not for the other job's output.
+            lines.extend(f'  "{dep}" -> "{job.name}" [style=dashed];' for dep in job.turn_after)
         lines.append("}")
         return "\n".join(lines) + "\n"
 
@@ -232,6 +252,7 @@ def build_graph(experiment: Experiment) -> Graph:
         jobs[job.name] = StageJob(**{**job.__dict__, "after": tuple(resolved)})
 
     order = _topological(jobs, entries, seen_entries)
+    jobs = _take_turns(jobs, order, by_entry)
     graph = Graph({name: jobs[name] for name in order}, by_entry)
     _check_outputs(experiment, graph, seen_entries)
     return graph
@@ -252,6 +273,26 @@ def _topological(jobs: dict[str, StageJob], entries: list[StageEntry], index_of:
         placed.add(ready)
         remaining.remove(ready)
     return order
+
+
+def _take_turns(jobs: dict[str, StageJob], order: list[str], by_entry: dict[str, list[str]]) -> dict[str, StageJob]:
+    """Each capped entry's jobs in `lanes` queues, in listing order, so that at most max_concurrent of its
+    tasks run at once however they are submitted. A job waits for the one `lanes` places before it; links go
+    forward in the listing order, which already respects `after:`, so they can add no cycle."""
+    position = {name: i for i, name in enumerate(order)}
+    turns: dict[str, tuple[str, ...]] = {}
+    for members in by_entry.values():
+        cap = jobs[members[0]].max_concurrent if members else None
+        if not cap or len(members) < 2:
+            continue
+        # An array runs up to min(size, cap) tasks at once by itself (its %K), a plain job one: as many such
+        # jobs as fit in the cap run side by side.
+        widest = max(min(jobs[name].array_size or 1, cap) for name in members)
+        lanes = max(1, cap // widest)
+        queue = sorted(members, key=position.__getitem__)
+        for i in range(lanes, len(queue)):
+            turns[queue[i]] = (queue[i - lanes],)
+    return {name: StageJob(**{**job.__dict__, "turn_after": turns.get(name, ())}) for name, job in jobs.items()}
 
 
 def _find_cycle(jobs: dict[str, StageJob], among: list[str]) -> list[str]:

@@ -44,9 +44,18 @@ class Scheduler:
         """Where a hand-submitted job logs (array: one file per task, named by the scheduler)."""
         return str(logs / f"{job_name}.log")
 
-    def submit_line(self, var: str, job_name: str, script: str, depends: list[str], array_size: int | None) -> str:
-        """The line of submit_all that submits `script` after the jobs whose ids are in the shell variables
-        `depends` and stores its id in `var`."""
+    def submit_line(
+        self,
+        var: str,
+        job_name: str,
+        script: str,
+        depends: list[str],
+        array_size: int | None,
+        after_any: tuple[str, ...] | list[str] = (),
+    ) -> str:
+        """The line of submit_all that submits `script` and stores its id in `var`. It starts after the jobs
+        whose ids are in the shell variables `depends` succeeded (afterok: it needs their outputs), and after
+        those in `after_any` ended, whatever their outcome (its turn under its entry's max_concurrent)."""
         raise NotImplementedError
 
     def submit_preamble(self) -> list[str]:

@@ -142,7 +142,16 @@ class LocalScheduler(Scheduler):
     def submit_preamble(self) -> list[str]:
         return ["# The local profile runs each job in turn; array tasks one after another."]
 
-    def submit_line(self, var: str, job_name: str, script: str, depends: list[str], array_size: int | None) -> str:
+    def submit_line(
+        self,
+        var: str,
+        job_name: str,
+        script: str,
+        depends: list[str],
+        array_size: int | None,
+        after_any: tuple[str, ...] | list[str] = (),
+    ) -> str:
+        # The jobs run one after another in listing order, which respects dependencies and turns alike.
         if array_size:
             return f"for i in $(seq 1 {array_size}); do MORPHCPT_TASK_INDEX=$i bash {script}; done"
         return f"bash {script}"

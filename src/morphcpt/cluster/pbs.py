@@ -481,8 +481,18 @@ class PbsScheduler(Scheduler):
     def log_path(self, logs: Path, job_name: str, array: bool) -> str:
         return str(logs / f"{job_name}{'.^array_index^' if array else ''}.log")
 
-    def submit_line(self, var: str, job_name: str, script: str, depends: list[str], array_size: int | None) -> str:
-        depend = f"-W depend=afterok:{':'.join(depends)} " if depends else ""
+    def submit_line(
+        self,
+        var: str,
+        job_name: str,
+        script: str,
+        depends: list[str],
+        array_size: int | None,
+        after_any: tuple[str, ...] | list[str] = (),
+    ) -> str:
+        # One -W depend with comma-separated types, all of which must hold: depend=afterok:A:B,afterany:C.
+        kinds = [f"{kind}:{':'.join(ids)}" for kind, ids in (("afterok", depends), ("afterany", after_any)) if ids]
+        depend = f"-W depend={','.join(kinds)} " if kinds else ""
         return f'{var}=$(qsub {depend}{script}); echo "{job_name}: ${var}"'
 
     def node_list(self) -> str:

@@ -484,8 +484,18 @@ class SgeScheduler(Scheduler):
     def log_path(self, logs: Path, job_name: str, array: bool) -> str:
         return str(logs / f"{job_name}.$JOB_ID{'.$TASK_ID' if array else ''}.log")
 
-    def submit_line(self, var: str, job_name: str, script: str, depends: list[str], array_size: int | None) -> str:
-        hold = f"-hold_jid {','.join(depends)} " if depends else ""
+    def submit_line(
+        self,
+        var: str,
+        job_name: str,
+        script: str,
+        depends: list[str],
+        array_size: int | None,
+        after_any: tuple[str, ...] | list[str] = (),
+    ) -> str:
+        # -hold_jid already waits for the end, whatever the outcome: a turn is one more held id.
+        held = [*depends, *(i for i in after_any if i not in depends)]
+        hold = f"-hold_jid {','.join(held)} " if held else ""
         # -terse prints `123` or, for an array, `123.1-4:1`: the job number is before the dot.
         return f'{var}=$(qsub -terse {hold}{script} | cut -d. -f1); echo "{job_name}: ${var}"'
 

@@ -182,8 +182,22 @@ class SlurmScheduler(Scheduler):
     def log_path(self, logs: Path, job_name: str, array: bool) -> str:
         return str(logs / (f"{job_name}_%A_%a.log" if array else f"{job_name}_%j.log"))
 
-    def submit_line(self, var: str, job_name: str, script: str, depends: list[str], array_size: int | None) -> str:
-        depend = f"--dependency=afterok:{':'.join(depends)} " if depends else ""
+    def submit_line(
+        self,
+        var: str,
+        job_name: str,
+        script: str,
+        depends: list[str],
+        array_size: int | None,
+        after_any: tuple[str, ...] | list[str] = (),
+    ) -> str:
+        # Comma-separated types must all hold: --dependency=afterok:A:B,afterany:C.
+        kinds = [f"{kind}:{':'.join(ids)}" for kind, ids in (("afterok", depends), ("afterany", after_any)) if ids]
+        depend = f"--dependency={','.join(kinds)} " if kinds else ""
+        if depends:
+            # As the controller submits: an afterok that can never be met cancels the job instead of leaving
+            # it pending for good, which would also hold every job waiting its turn behind it (afterany).
+            depend += "--kill-on-invalid-dep=yes "
         return f'{var}=$(sbatch --parsable {depend}{script}); echo "{job_name}: ${var}"'
 
     def node_list(self) -> str:

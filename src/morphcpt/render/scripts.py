@@ -299,7 +299,8 @@ def _log_directories(jobs: list[StageJob], target: RenderTarget) -> list[Path]:
 
 
 def submission_script(jobs: list[StageJob], target: RenderTarget, out_dir: Path) -> str:
-    """The commands that submit `jobs` by hand, in dependency order, with native afterok dependencies."""
+    """The commands that submit `jobs` by hand, in dependency order: afterok on the jobs whose outputs a job
+    reads, afterany on those it waits its turn behind (its entry's max_concurrent)."""
     scheduler = target.scheduler
     lines = [
         "#!/bin/bash",
@@ -316,7 +317,10 @@ def submission_script(jobs: list[StageJob], target: RenderTarget, out_dir: Path)
     for job in jobs:
         script = shell_quote(str(script_path(job, target, out_dir)))
         depends = ['"$' + _shell_name(d) + '"' for d in job.after if d in names]
-        lines.append(scheduler.submit_line(_shell_name(job.name), job.name, script, depends, job.array_size))
+        turns = ['"$' + _shell_name(d) + '"' for d in job.turn_after if d in names]
+        lines.append(
+            scheduler.submit_line(_shell_name(job.name), job.name, script, depends, job.array_size, after_any=turns)
+        )
     return "\n".join(lines) + "\n"
 
 
