@@ -89,13 +89,9 @@ def graph(experiment: str, dot: bool) -> None:
 def job_modules(experiment: str) -> None:
     """The Python modules the experiment's jobs import, one a line: what its container must provide
     (containers/setup_enroot.sh smoke-tests exactly these)."""
-    from morphcpt.graph import build_graph
+    from morphcpt.graph import job_modules as modules
 
-    exp = _experiment(experiment)
-    found = dict.fromkeys(["morphcpt", "click", "jinja2", "pydantic", "yaml", "rich", "submitit"])
-    for job in build_graph(exp):
-        found.update(dict.fromkeys(job.stage.modules(exp)))
-    click.echo("\n".join(found))
+    click.echo("\n".join(modules(_experiment(experiment))))
 
 
 @cli.command("run-stage")

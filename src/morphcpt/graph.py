@@ -317,3 +317,16 @@ def _check_outputs(experiment: Experiment, graph: Graph, index_of: dict[str, int
             if other is not None and other != job.name:
                 raise GraphError(f"stages.{index_of[job.entry]}.uses: {job.name} and {other} both write {path}")
             writers[path] = job.name
+
+
+# Every job body runs morphcpt's CLI (and, under the controller, submitit): these come with any stage.
+JOB_CORE_MODULES = ("morphcpt", "click", "jinja2", "pydantic", "yaml", "rich", "submitit")
+
+
+def job_modules(experiment: Experiment) -> list[str]:
+    """The Python modules the experiment's jobs import, in a stable order: what its container must provide
+    (`morphcpt job-modules`, the container smoke test and verify-setup all use this list)."""
+    found = dict.fromkeys(JOB_CORE_MODULES)
+    for job in build_graph(experiment):
+        found.update(dict.fromkeys(job.stage.modules(experiment)))
+    return list(found)

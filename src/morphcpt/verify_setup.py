@@ -74,12 +74,9 @@ def _gpu_count() -> int | None:
 
 def job_modules(experiment: Any) -> list[str]:
     """The modules the experiment's jobs import, as `morphcpt job-modules` prints them."""
-    from morphcpt.graph import build_graph
+    from morphcpt.graph import job_modules as modules
 
-    found = dict.fromkeys(["morphcpt", *HOST_PACKAGES])
-    for job in build_graph(experiment):
-        found.update(dict.fromkeys(job.stage.modules(experiment)))
-    return list(found)
+    return modules(experiment)
 
 
 # ---------------------------------------------------------------- whose scheduler command is this
