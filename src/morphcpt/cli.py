@@ -66,7 +66,8 @@ def render(profile: str, experiment: str, out_dir: Path, workdir: Path | None, o
     written, submit_path = render_experiment(target, out_dir, list(only) or None)
     for job, path in written:
         kind = f"array of {job.array_size}" if job.array_size else "job"
-        click.echo(f"wrote {path}  ({kind}; after: {', '.join(job.after) or '-'})")
+        turn = f"; turn after: {', '.join(job.turn_after)}" if job.turn_after else ""
+        click.echo(f"wrote {path}  ({kind}; after: {', '.join(job.after) or '-'}{turn})")
     click.echo(f"wrote {submit_path}\n\nSubmit in dependency order (or run: bash {submit_path}):")
     for line in submit_path.read_text().splitlines()[3:]:
         click.echo(f"  {line}")
