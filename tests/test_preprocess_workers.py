@@ -9,8 +9,11 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -161,3 +164,34 @@ def test_default_workers_are_the_cpus_the_scheduler_gave_the_job(monkeypatch: py
     monkeypatch.setenv("SLURM_CPUS_PER_TASK", "")
     monkeypatch.setenv("NSLOTS", "1")
     assert default_workers() == 1
+
+
+def test_a_killed_worker_fails_the_chunk_with_what_to_do(
+    workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kernel's OOM killer, played by SIGKILL: the task says what to change and leaves no marker."""
+    from test_data_path import worker_processes
+
+    monkeypatch.chdir(workspace)
+    exp = load_experiment("experiment.yaml")
+    exp = exp.model_copy(update={"data": exp.data.model_copy(update={"processed_dir": str(tmp_path / "p")})})
+    killed: list[int] = []
+
+    def kill_a_worker() -> None:
+        deadline = time.monotonic() + 60
+        while not killed and time.monotonic() < deadline:
+            for pid in worker_processes(os.getpid())[:1]:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill_a_worker)
+    killer.start()
+    try:
+        with pytest.raises(
+            MorphcptError, match=r"stopped abruptly .* more mem in the cluster profile, or use fewer --workers"
+        ):
+            preprocess_chunk(exp, "patok", 1, workers=2)
+    finally:
+        killer.join()
+    assert killed and [p.name for p in (tmp_path / "p/patok").iterdir()] == []

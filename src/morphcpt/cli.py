@@ -251,8 +251,13 @@ def preprocess(
     experiment: str, variant: str, chunk: int, strict: bool, workers: int | None, progress_interval: float
 ) -> None:
     """Tokenize one chunk, apply the variant's token edits, write a Megatron indexed dataset."""
+    import os
+
     from morphcpt.data.preprocess import default_workers, preprocess_chunk
 
+    # N workers use N cores: the tokenizer's own thread pool (every core of the node) would add its threads
+    # to theirs, on CPUs the job may not have been given. Unless the environment says otherwise.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     exp = _experiment(experiment)
     result = preprocess_chunk(
         exp,

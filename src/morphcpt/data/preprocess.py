@@ -334,8 +334,10 @@ def preprocess_chunk(
         try:
             return write_documents(prefix, documents(pool, edit), tokenizer.vocab_size)
         except BrokenProcessPool:
+            # A worker's own error would have come back as that error: this one was killed, or could not start
+            # (its traceback, if any, is above).
             raise MorphcptError(
-                f"a preprocess worker of {variant} chunk {chunk} died (killed for its memory?): "
+                f"a preprocess worker of {variant} chunk {chunk} stopped abruptly (killed for its memory?): "
                 "give the preprocess stage more mem in the cluster profile, or use fewer --workers"
             ) from None
         finally:
