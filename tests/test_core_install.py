@@ -10,6 +10,7 @@ its configs/ and job_templates/ from the working directory). Not covered: a subm
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,11 @@ from conftest import REPO
 # Packages of the extras; a core install must not have them, or the test could not fail.
 HEAVY = ("numpy", "torch", "transformers", "tokenizers", "pyarrow", "huggingface_hub", "megatron", "matplotlib")
 TREE = ("src", "configs", "job_templates", "containers", "pyproject.toml", "README.md")
+
+
+# The venv's own site-packages only: a PYTHONPATH of the caller (a test run on a checkout's src) would hide
+# what the install put there.
+CLEAN_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
 
 def core_dependencies() -> list[str]:
@@ -47,7 +53,7 @@ def core_install(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     install = ["--no-deps", "-e", str(tree)] if request.param == "editable" else ["--no-deps", str(tree)]
     for arguments in (install, ["-c", str(REPO / "constraints.txt"), *core_dependencies()]):
-        done = subprocess.run([*pip, *arguments], capture_output=True, text=True, timeout=600)
+        done = subprocess.run([*pip, *arguments], capture_output=True, text=True, timeout=600, env=CLEAN_ENV)
         assert done.returncode == 0, f"pip install {' '.join(arguments)} failed:\n{done.stderr}"
     if request.param == "plain":
         # The installed module is not the tree's: it must find the checkout from where it is run.
@@ -57,13 +63,16 @@ def core_install(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
             text=True,
             check=True,
             cwd=root,
+            env=CLEAN_ENV,
         )
         assert "site-packages" in where.stdout
     return venv, tree
 
 
 def morphcpt(venv: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(venv / "bin" / "morphcpt"), *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [str(venv / "bin" / "morphcpt"), *args], cwd=cwd, capture_output=True, text=True, timeout=300, env=CLEAN_ENV
+    )
 
 
 def test_a_core_install_has_none_of_the_extras(core_install: tuple[Path, Path]) -> None:
@@ -74,6 +83,7 @@ def test_a_core_install_has_none_of_the_extras(core_install: tuple[Path, Path]) 
         capture_output=True,
         text=True,
         check=True,
+        env=CLEAN_ENV,
     )
     assert found.stdout.split() == ["morphcpt", "click"]
 

@@ -164,6 +164,11 @@ def test_default_workers_are_the_cpus_the_scheduler_gave_the_job(monkeypatch: py
     monkeypatch.setenv("SLURM_CPUS_PER_TASK", "")
     monkeypatch.setenv("NSLOTS", "1")
     assert default_workers() == 1
+    # The profile's ncpus for the stage, as the job prologue exports it, comes first (the local profile's
+    # tasks share one machine and no scheduler states a count there).
+    monkeypatch.setenv("NSLOTS", str(usable))
+    monkeypatch.setenv("MORPHCPT_NCPUS", "1")
+    assert default_workers() == 1
 
 
 def test_a_killed_worker_fails_the_chunk_with_what_to_do(

@@ -48,12 +48,10 @@ from morphcpt.stages.preprocess import preprocess_settings
 
 DEFAULT_CACHE = Path(".cache/morphcpt")
 DEFAULT_PROGRESS_INTERVAL = 30.0  # seconds between progress lines in the log
-# How each scheduler states the CPUs it gave the job (the header asks for the profile's ncpus of the
-# stage): PBS Pro, Slurm (with --cpus-per-task, as our header writes), Grid Engine (slots of -pe).
-ALLOCATED_CPUS_VARIABLES = ("NCPUS", "SLURM_CPUS_PER_TASK", "NSLOTS")
-# What a chunk marker says about its random draws (a fact, not a parameter: chunks made before batches had
-# streams of their own, from one stream per chunk, stay complete).
-RANDOM_STREAMS = "one per batch: (seed, variant, chunk, batch index)"
+# The profile's ncpus for the stage as the job prologue exports it (any scheduler, inside containers, and on
+# the local profile where tasks share one machine); else how each scheduler states the CPUs it gave the job:
+# PBS Pro, Slurm (with --cpus-per-task, as our header writes), Grid Engine (slots of -pe).
+ALLOCATED_CPUS_VARIABLES = ("MORPHCPT_NCPUS", "NCPUS", "SLURM_CPUS_PER_TASK", "NSLOTS")
 T = TypeVar("T")
 R = TypeVar("R")
 Variant = VanillaVariant | StochastokVariant | PatokVariant
@@ -381,7 +379,6 @@ def preprocess_chunk(
             "edits": edits.as_dict(),
             # Which definition of expand_prop made these edits and what it realised (None for vanilla).
             "expansion": expansion_record(experiment.variants[variant], edits.as_dict()),
-            "random_streams": RANDOM_STREAMS,
         }
         write_marker(prefix, [bin_path, idx_path, rejects_path], parameters, **facts)
     except OSError as exc:

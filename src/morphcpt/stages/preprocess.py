@@ -13,6 +13,9 @@ from morphcpt.stages import register_stage
 from morphcpt.stages._common import VariantParams, known_variant, morphcpt_command
 from morphcpt.stages.base import Completion, Stage, marker_completion, recorded_outputs
 
+# One random stream per batch, independent of the number of workers (data/preprocess.py).
+RANDOM_STREAMS = "one per batch: (seed, variant, chunk, batch index)"
+
 
 def preprocess_settings(experiment: Any, variant: str) -> dict[str, Any]:
     """The configured settings that determine a chunk's output (the job adds the tokenizer's fingerprint and
@@ -25,6 +28,9 @@ def preprocess_settings(experiment: Any, variant: str) -> dict[str, Any]:
         # Random draws are made per batch, so the batch size is part of what determines the output.
         "batch_size": experiment.data.batch_size,
         "batch_chars": experiment.data.batch_chars,
+        # How the draws are seeded: chunks made with one stream per chunk (before --workers) differ from
+        # today's for the same settings, so they are not complete for today's code.
+        "random_streams": RANDOM_STREAMS,
     }
 
 

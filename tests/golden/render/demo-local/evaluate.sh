@@ -18,6 +18,7 @@ export MORPHCPT_PYTHON=.venv/bin/python
 export MORPHCPT_JOB_ID="${PBS_JOBID:-${SLURM_JOB_ID:-${JOB_ID:-local-$$}}}"
 export MORPHCPT_JOB_START="${MORPHCPT_JOB_START:-$(date +%s)}"
 export MORPHCPT_WALLTIME_SECONDS=3600
+export MORPHCPT_NCPUS=1  # what the header asked for: a task sizes its worker pool by it
 export MORPHCPT_CONTAINER_RUNTIME=none
 export OMP_NUM_THREADS=1
 export HF_HUB_OFFLINE=1
