@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -37,7 +38,8 @@ def setup_jobs(tmp_path: Path, profile: str) -> tuple[Path, str]:
     result = subprocess.run(
         ["bash", str(script), *args],
         cwd=tmp_path,
-        env={**os.environ, "CI": "true"},
+        # This test's Python (a checkout without .venv/, e.g. a CI clone, would fall back to a bare python3).
+        env={**os.environ, "CI": "true", "MORPHCPT_HOST_PYTHON": sys.executable},
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
