@@ -15,13 +15,17 @@ question maker picks distractors that leave these cues nothing to find.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import random
 import re
+import tempfile
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from morphcpt.errors import MorphcptError
@@ -36,6 +40,9 @@ Cue = Callable[[Item], Sequence[float]]
 """A score per option of an item; the cue picks the highest."""
 
 _LETTERS = re.compile(r"[^\W\d_]+")
+# A word of running text: letters, hyphenated parts kept together (mag-aral, i-disable are one word), so that
+# an option is counted as the whole it is.
+_WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 BOS, EOS = "^", "$"
 
 
@@ -84,25 +91,33 @@ class CharNgram:
     order: int
     counts: Mapping[str, Counter[str]]
     alphabet: int
+    totals: Mapping[str, int] = field(default_factory=dict)  # per context: the sum of its counts
 
     @classmethod
     def fit(cls, words: Iterable[str], order: int = 3) -> CharNgram:
+        return cls.fit_counts(Counter(words), order)
+
+    @classmethod
+    def fit_counts(cls, words: Mapping[str, int], order: int = 3) -> CharNgram:
+        """Fit to words each seen `words[word]` times (running text: a frequent word weighs more)."""
         counts: dict[str, Counter[str]] = {}
         symbols: set[str] = {EOS}
-        for word in words:
+        for word, n in words.items():
             padded = BOS * (order - 1) + word.lower() + EOS
             symbols.update(word.lower())
             for i in range(order - 1, len(padded)):
-                counts.setdefault(padded[i - order + 1 : i], Counter())[padded[i]] += 1
-        return cls(order, counts, len(symbols) + 1)  # + 1: one share for any unseen character
+                counts.setdefault(padded[i - order + 1 : i], Counter())[padded[i]] += n
+        totals = {context: sum(seen.values()) for context, seen in counts.items()}
+        return cls(order, counts, len(symbols) + 1, totals)  # + 1: one share for any unseen character
 
     def logprob(self, word: str) -> tuple[float, int]:
         """Summed log-probability of the word's characters and its end, and how many symbols that is."""
         padded = BOS * (self.order - 1) + word.lower() + EOS
         total = 0.0
         for i in range(self.order - 1, len(padded)):
-            seen = self.counts.get(padded[i - self.order + 1 : i], Counter())
-            total += math.log((seen[padded[i]] + 1) / (sum(seen.values()) + self.alphabet))
+            context = padded[i - self.order + 1 : i]
+            seen = self.counts.get(context, Counter())
+            total += math.log((seen[padded[i]] + 1) / (self.totals.get(context, 0) + self.alphabet))
         return total, len(padded) - self.order + 1
 
     def wordlikeness(self, text: str) -> float:
@@ -125,13 +140,90 @@ def most_wordlike(model: CharNgram) -> Cue:
     return cue
 
 
-def standard_cues(words: Iterable[str], prompt_languages: Sequence[str]) -> dict[str, Cue]:
-    """The cues a benchmark must be blind to: shortest, longest, occurs in the prompt (per prompt language)
-    and most word-like by a character trigram model of `words` (the language's word list)."""
+def standard_cues(
+    words: Iterable[str], prompt_languages: Sequence[str], corpus: CorpusWords | None = None
+) -> dict[str, Cue]:
+    """The cues a benchmark must be blind to: shortest, longest, occurs in the prompt (per prompt language),
+    most word-like by a character trigram model of `words` (the language's word list) and, given the
+    `corpus` a model is trained on, the cues such a model has for free (`corpus_cues`)."""
     cues: dict[str, Cue] = {"shortest": shortest, "longest": longest}
     cues.update({f"in_prompt_{lang}": in_prompt(lang) for lang in prompt_languages})
     cues["most_wordlike"] = most_wordlike(CharNgram.fit(words))
+    if corpus is not None:
+        cues.update(corpus_cues(corpus))
     return cues
+
+
+@dataclass(frozen=True)
+class CorpusWords:
+    """How often each word (lower-case, `_WORD`) occurs in a corpus, and a character trigram model of its
+    running text: what a language model trained on that corpus knows without knowing any morphology."""
+
+    counts: Counter[str]
+    model: CharNgram
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str]) -> CorpusWords:
+        counts: Counter[str] = Counter()
+        for text in texts:
+            counts.update(_WORD.findall(text.lower()))
+        # The n-gram model learns from the running text (each word as often as it occurs, its letter runs as
+        # wordlikeness scores them), as an LM does, not from a list of distinct words.
+        runs: Counter[str] = Counter()
+        for word, n in counts.items():
+            for run in _LETTERS.findall(word):
+                runs[run] += n
+        return cls(counts, CharNgram.fit_counts(runs))
+
+    def count(self, option: str) -> int:
+        """Occurrences of the whole option as a word ("ku-ma-in" or "k u m a i n": none, unless it is one)."""
+        return self.counts.get(option.strip().lower(), 0)
+
+    def in_corpus(self, option: str) -> float:
+        return float(self.count(option) > 0)
+
+    def frequency(self, option: str) -> float:
+        return math.log1p(self.count(option))
+
+    def wordlikeness(self, option: str) -> float:
+        return self.model.wordlikeness(option)
+
+
+def corpus_cues(corpus: CorpusWords) -> dict[str, Cue]:
+    """Cues from the training corpus: the option that is a word of it, the most frequent one in it, and the
+    most word-like by a character trigram model of its text. Real roots are words of the corpus and pieces
+    of a word mostly not, so these are what a tiny LM answers an affix-stripping question with."""
+
+    def by(score: Callable[[str], float]) -> Cue:
+        return lambda item: [score(option) for option in item.options]
+
+    return {
+        "in_corpus": by(corpus.in_corpus),
+        "most_frequent": by(corpus.frequency),
+        "most_wordlike_corpus": by(corpus.wordlikeness),
+    }
+
+
+def corpus_texts(path: Path) -> list[str]:
+    """The texts of a JSONL corpus ({"text": ...} per line), as the data stages read it."""
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line)["text"] for line in handle if line.strip()]
+
+
+OFFLINE_DOCUMENTS = 4000
+"""Documents in the offline corpus `morphcpt demo-data` builds by default (the demo's training corpus)."""
+
+
+@cache
+def offline_corpus(language: str, seed: int = 1234, documents: int = OFFLINE_DOCUMENTS) -> CorpusWords:
+    """The words of the offline corpus the demo trains on (morphcpt.data.offline_corpus.build_corpus with
+    this seed and size), built again here: the same bytes as the demo's data/corpora file."""
+    from morphcpt.data.offline_corpus import build_corpus
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "corpus.jsonl"
+        build_corpus(path, documents, seed, language=get_language(language))
+        return CorpusWords.from_texts(corpus_texts(path))
 
 
 def cue_table(suites: Mapping[str, list[Item]], cues: Mapping[str, Cue]) -> dict[str, dict[str, float]]:
