@@ -28,6 +28,8 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from morphcpt.errors import MorphcptError
 from morphcpt.evaluation.generate import generate_suite, suites_of
 from morphcpt.evaluation.items import Item
@@ -288,14 +290,19 @@ def suite_tally(rng: random.Random, task: str = "") -> CueTally:
 TASK_WEIGHT = 0.3
 
 
+Scorer = Callable[[str], float]
+"""A score of an option on its own (word-likeness, corpus frequency): one side of the gold or the other."""
+
+
 def _sign(x: float) -> int:
     return (x > 0) - (x < 0)
 
 
-def _picked(signs: Sequence[int], more: int = 1) -> float:
-    """The gold's share of a cue that prefers the option on side `more` (+1: longer, more word-like) when the
-    distractors sit on these sides of the gold (-1, 0 tied, +1)."""
-    return 0.0 if more in signs else 1 / (1 + sum(s == 0 for s in signs))
+@cache
+def _combinations(groups: int, size: int) -> np.ndarray:
+    """Every choice of `size` groups among `groups`, with repetition, as rows of group indices (sorted)."""
+    rows = list(itertools.combinations_with_replacement(range(groups), size))
+    return np.array(rows, dtype=np.int32).reshape(len(rows), size)
 
 
 def balanced_distractors(
@@ -304,7 +311,8 @@ def balanced_distractors(
     rng: random.Random,
     *,
     prompts: Sequence[str] = (),
-    wordlike: Callable[[str], float] | None = None,
+    wordlike: Scorer | None = None,
+    scores: Mapping[str, Scorer] | None = None,
     fillers: Iterable[str] = (),
     task: str = "",
     k: int = 3,
@@ -312,15 +320,16 @@ def balanced_distractors(
 ) -> tuple[str, ...]:
     """`k` distinct distractors from `candidates` (plausible errors) that leave the surface no tell.
 
-    Each candidate is on one side of the answer by length, by `wordlike` (a score, e.g. a character n-gram
-    model's) and, per text in `prompts` (the question in each language), by occurring in it or not; so each
-    choice of three decides what the cues shortest, longest, most and least word-like and occurs-in-prompt
-    pick. Among the choices, the one that keeps the tallies of those picks nearest chance is taken, ties at
-    random: the suite's (`suite_tally(rng)`) and that of its `task` questions, so that no kind of question
-    has a cue of its own while the hard cases of one kind are made up by the others. This is stratified
-    adversarial filtering (SWAG's distractors were chosen against a surface model): over a suite the gold is
-    the most word-like option a quarter of the time by construction, not by luck of the draw, while any one
-    item's gold may be the shortest, the longest or in between.
+    Each candidate is on one side of the answer by length, by each score in `scores` (`wordlike`: the one
+    named "wordlike"; e.g. a character n-gram model's, a word's frequency in the training corpus, being a
+    word of it) and, per text in `prompts` (the question in each language), by occurring in it or not; so
+    each choice of three decides what the cues shortest, longest, most and least <score> and
+    occurs-in-prompt pick. Among the choices, the one that keeps the tallies of those picks nearest chance
+    is taken, ties at random: the suite's (`suite_tally(rng)`) and that of its `task` questions, so that no
+    kind of question has a cue of its own while the hard cases of one kind are made up by the others. This
+    is stratified adversarial filtering (SWAG's distractors were chosen against a surface model): over a
+    suite the gold is the most word-like option a quarter of the time by construction, not by luck of the
+    draw, while any one item's gold may be the shortest, the longest or in between.
     Candidates come before `fillers` (e.g. spelling slips, which put options on both sides of the answer's
     length), each filler costing `filler_cost` against a squared distance from chance."""
     real = [c for c in dict.fromkeys(candidates) if c and c != answer]
@@ -328,58 +337,56 @@ def balanced_distractors(
     rng.shuffle(real)
     rng.shuffle(extra)
     size = min(k, len(real) + len(extra))  # fewer: all of them, still tallied so that the others make up
-    texts = [p.lower() for p in prompts]
-    gold_in = [answer.lower() in t for t in texts]
-    gold_score = wordlike(answer) if wordlike else 0.0
-
-    def signature(c: str) -> tuple[int, ...]:
-        """The candidate's side of the answer: length, word-likeness, then in or out of each prompt."""
-        return (
-            _sign(len(c) - len(answer)),
-            _sign(wordlike(c) - gold_score) if wordlike else 0,
-            *(int(c.lower() in t) for t in texts),
-        )
+    named = {"wordlike": wordlike} if wordlike else {}
+    named |= dict(scores or {})
+    # One side per dimension: (score, the cue preferring a higher score, the one preferring a lower or "").
+    dims: list[tuple[Scorer, str, str]] = [(lambda c: float(len(c)), "longest", "shortest")]
+    dims += [(fn, f"most_{name}", f"least_{name}") for name, fn in named.items()]
+    for i, text in enumerate(p.lower() for p in prompts):  # the cue scores 1 in the prompt, 0 out
+        dims.append(((lambda c, t=text: float(c.lower() in t)), f"in_prompt_{i}", ""))
+    gold = [fn(answer) for fn, _, _ in dims]
 
     groups: dict[tuple[int, ...], list[str]] = {}
     n_real: Counter[tuple[int, ...]] = Counter()
     for i, c in enumerate(real + extra):  # real first in a group: fillers only where it runs out of them
-        sig = signature(c)
+        sig = tuple(_sign(fn(c) - g) for (fn, _, _), g in zip(dims, gold, strict=True))
         groups.setdefault(sig, []).append(c)
         n_real[sig] += i < len(real)
     tallies = [(1.0, suite_tally(rng))] + ([(TASK_WEIGHT, suite_tally(rng, task))] if task else [])
 
-    def picks(combo: tuple[tuple[int, ...], ...]) -> dict[str, float]:
-        out = {"shortest": _picked([-s[0] for s in combo]), "longest": _picked([s[0] for s in combo])}
-        if wordlike:
-            out["most_wordlike"] = _picked([s[1] for s in combo])
-            out["least_wordlike"] = _picked([-s[1] for s in combo])
-        for i, inside in enumerate(gold_in):  # the cue scores 1 in the prompt, 0 out
-            hits = sum(s[2 + i] for s in combo)
-            out[f"in_prompt_{i}"] = 1 / (1 + hits) if inside else (0.0 if hits else 1 / (k + 1))
-        return out
-
-    scored: list[tuple[float, tuple[tuple[int, ...], ...], dict[str, float]]] = []
-    for combo in itertools.combinations_with_replacement(sorted(groups), size):
-        uses = Counter(combo)
-        if any(len(groups[sig]) < m for sig, m in uses.items()):
-            continue
-        chosen = picks(combo)
-        cost = sum(
-            weight * (tally.picked.get(cue, 0.0) + x - (tally.questions + 1) / (k + 1)) ** 2
-            for weight, tally in tallies
-            for cue, x in chosen.items()
-        )
-        cost += filler_cost * sum(max(0, m - n_real[sig]) for sig, m in uses.items())
-        scored.append((cost, combo, chosen))
-    best = min(cost for cost, _, _ in scored)
-    _, combo, chosen = rng.choice([entry for entry in scored if entry[0] <= best + 1e-9])
+    # Every choice at once (numpy over the rows of `_combinations`): a pool of 60 kinds of candidate is
+    # 37 820 choices of three, too many to score one by one for each of a suite's questions.
+    sigs = sorted(groups)
+    combos = _combinations(len(sigs), size)
+    sides = np.array(sigs, dtype=np.int8).reshape(len(sigs), len(dims))[combos]  # choice x option x dim
+    # The r-th use of a group in a choice takes its r-th candidate: past its real ones a filler, past all none.
+    rank = np.zeros(combos.shape, dtype=np.int32)
+    for j in range(1, size):
+        rank[:, j] = (combos[:, :j] == combos[:, j : j + 1]).sum(1)
+    available = np.array([len(groups[sig]) for sig in sigs])[combos]
+    real_ones = np.array([n_real[sig] for sig in sigs])[combos]
+    cost = filler_cost * (rank >= real_ones).sum(1)
+    cost[~(rank < available).all(1)] = np.inf
+    ties = 1 / (1 + (sides == 0).sum(1))  # the gold's share among the options tied with it, per dim
+    shares: dict[str, np.ndarray] = {}
+    for d, (_, more, less) in enumerate(dims):
+        shares[more] = np.where((sides[:, :, d] > 0).any(1), 0.0, ties[:, d])
+        if less:
+            shares[less] = np.where((sides[:, :, d] < 0).any(1), 0.0, ties[:, d])
+    for weight, tally in tallies:
+        target = (tally.questions + 1) / (k + 1)
+        for cue, x in shares.items():
+            cost = cost + weight * (tally.picked.get(cue, 0.0) + x - target) ** 2
+    best = float(cost.min())
+    row = rng.choice([int(r) for r in np.flatnonzero(cost <= best + 1e-9)])
     for _, tally in tallies:
-        for cue, x in chosen.items():
-            tally.picked[cue] = tally.picked.get(cue, 0.0) + x
+        for cue, x in shares.items():
+            tally.picked[cue] = tally.picked.get(cue, 0.0) + float(x[row])
         tally.questions += 1
     taken: Counter[tuple[int, ...]] = Counter()
     out: list[str] = []
-    for sig in combo:
+    for g in combos[row]:
+        sig = sigs[int(g)]
         out.append(groups[sig][taken[sig]])
         taken[sig] += 1
     return tuple(out)

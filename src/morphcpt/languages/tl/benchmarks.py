@@ -18,7 +18,7 @@ import random
 from collections.abc import Callable, Mapping
 from functools import cache
 
-from morphcpt.evaluation.cues import CharNgram, language_words, number_distractors
+from morphcpt.evaluation.cues import CharNgram, CorpusWords, Scorer, language_words, number_distractors, offline_corpus
 from morphcpt.evaluation.cues import balanced_distractors as balanced
 from morphcpt.evaluation.generate import Maker, Question
 from morphcpt.languages.tl import rules
@@ -64,12 +64,30 @@ def word_pool(count: int = 3000) -> list[str]:
 
 
 @cache
-def _wordlike() -> Callable[[str], float]:
-    """Word-likeness by a character trigram model of the pack's word list, the model the word-likeness cue
-    is (morphcpt.evaluation.cues.standard_cues): distractors are chosen against it."""
+def _corpus() -> CorpusWords:
+    """The words of the corpus a model of this pack is trained on offline (the demo's: `morphcpt demo-data`,
+    which morphcpt.evaluation.cues.offline_corpus builds again): another corpus has the same frequent words
+    (the pack's word list is the source of both), so balancing against this one serves it too."""
+    return offline_corpus("tl")
+
+
+@cache
+def _scores() -> dict[str, Scorer]:
+    """What the cues score an option by besides length and the prompt, and distractors are chosen against:
+    word-likeness by a character trigram model of the pack's word list (the word-likeness cue,
+    morphcpt.evaluation.cues.standard_cues) and, from the training corpus, being a word of it, its
+    frequency there and word-likeness by a trigram model of its text (cues.corpus_cues): a corpus-trained
+    model prefers real words, so a gold that is one among pieces that are not would be found without
+    knowing any morphology."""
     from morphcpt.languages.tl import PACK
 
-    return CharNgram.fit(language_words(PACK)).wordlikeness
+    corpus = _corpus()
+    return {
+        "wordlike": CharNgram.fit(language_words(PACK)).wordlikeness,
+        "in_corpus": corpus.in_corpus,
+        "frequency": corpus.frequency,
+        "wordlike_corpus": corpus.wordlikeness,
+    }
 
 
 def distractors(
@@ -80,11 +98,11 @@ def distractors(
     slipped: bool = True,
     task: str = "",
 ) -> tuple[str, ...]:
-    """Three distractors among `candidates` that give away the gold by neither length, word-likeness nor
-    being copied from the question (`prompts`, in each language), over the suite and its `task` questions
-    (see `balanced`)."""
+    """Three distractors among `candidates` that give away the gold by neither length, word-likeness, the
+    training corpus (a word of it, how frequent) nor being copied from the question (`prompts`, in each
+    language), over the suite and its `task` questions (see `balanced`)."""
     fillers = slips(answer, rng) if slipped else []
-    return balanced(answer, candidates, rng, prompts=prompts, wordlike=_wordlike(), fillers=fillers, task=task)
+    return balanced(answer, candidates, rng, prompts=prompts, scores=_scores(), fillers=fillers, task=task)
 
 
 def slips(answer: str, rng: random.Random, each: int = 3) -> list[str]:
