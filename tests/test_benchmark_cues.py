@@ -58,7 +58,7 @@ SUITES = [f"pacute/{s}" for s in ("affixation", "composition", "manipulation", "
 def test_no_surface_cue_solves_a_demo_suite(demo_table: dict[str, dict[str, float]], suite: str) -> None:
     row = demo_table[suite]
     assert {"shortest", "longest", "in_prompt_en", "in_prompt_tl", "most_wordlike"} <= set(row)
-    assert {"in_corpus", "most_frequent", "most_wordlike_corpus"} <= set(row)
+    assert {"in_corpus", "most_frequent", "most_wordlike_corpus", "most_likely_corpus"} <= set(row)
     far = {cue: round(100 * score, 1) for cue, score in row.items() if abs(score - row["chance"]) > TOLERANCE}
     assert not far, f"{suite}: cues more than 5 points from chance {far}:\n{markdown(demo_table)}"
 
@@ -90,6 +90,8 @@ def test_corpus_cues_find_the_real_word_among_pieces() -> None:
     items = [_item(("kain", "kumin", "umain", "kuma"), 0, "Remove -um- from 'kumain'.") for _ in range(4)]
     assert cue_accuracy(items, cues["in_corpus"]) == 1.0 == cue_accuracy(items, cues["most_frequent"])
     assert corpus.wordlikeness("kain") > corpus.wordlikeness("kxqz")
+    # Summed, as an LM's plain MCQ score: a short frequent word beats a longer one that is as word-like.
+    assert corpus.likelihood("na") > corpus.likelihood("kumain") and cues["most_likely_corpus"](items[0])[0] < 0
 
 
 # A stand-in word-likeness with candidates on both sides of kumain's 500 at every length (shorter, as long,

@@ -134,6 +134,12 @@ class CharNgram:
         # rather than differ by rounding error, which would break the tie for the cue at random.
         return round(total / symbols, 9) if symbols else 0.0
 
+    def likelihood(self, text: str) -> float:
+        """Summed log-probability of the runs of letters in `text` (a number: 0): how likely the whole option
+        is, as an LM's summed MCQ score has it; shorter and more frequent pieces score higher together."""
+        total = sum(self.logprob(run)[0] for run in _LETTERS.findall(text))
+        return round(total, 9)
+
 
 def most_wordlike(model: CharNgram) -> Cue:
     def cue(item: Item) -> list[float]:
@@ -190,6 +196,9 @@ class CorpusWords:
     def wordlikeness(self, option: str) -> float:
         return self.model.wordlikeness(option)
 
+    def likelihood(self, option: str) -> float:
+        return self.model.likelihood(option)
+
 
 def corpus_cues(corpus: CorpusWords) -> dict[str, Cue]:
     """Cues from the training corpus: the option that is a word of it, the most frequent one in it, and the
@@ -203,6 +212,7 @@ def corpus_cues(corpus: CorpusWords) -> dict[str, Cue]:
         "in_corpus": by(corpus.in_corpus),
         "most_frequent": by(corpus.frequency),
         "most_wordlike_corpus": by(corpus.wordlikeness),
+        "most_likely_corpus": by(corpus.likelihood),
     }
 
 

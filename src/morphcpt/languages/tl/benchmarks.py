@@ -76,7 +76,8 @@ def _scores() -> dict[str, Scorer]:
     """What the cues score an option by besides length and the prompt, and distractors are chosen against:
     word-likeness by a character trigram model of the pack's word list (the word-likeness cue,
     morphcpt.evaluation.cues.standard_cues) and, from the training corpus, being a word of it, its
-    frequency there and word-likeness by a trigram model of its text (cues.corpus_cues): a corpus-trained
+    frequency there and word-likeness (per letter) and likelihood (summed) by a trigram model of its text
+    (cues.corpus_cues): a corpus-trained
     model prefers real words, so a gold that is one among pieces that are not would be found without
     knowing any morphology."""
     from morphcpt.languages.tl import PACK
@@ -87,6 +88,7 @@ def _scores() -> dict[str, Scorer]:
         "in_corpus": corpus.in_corpus,
         "frequency": corpus.frequency,
         "wordlike_corpus": corpus.wordlikeness,
+        "likelihood_corpus": corpus.likelihood,
     }
 
 
